@@ -1,0 +1,40 @@
+# Everything installs into ./.venv from pyproject.toml; nothing is expected on the machine but python3.11.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast lint benchmark clean
+
+$(STAMP): pyproject.toml
+	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch is pinned to the CPU build (==2.13.0); a looser pin would pull a multi-GB CUDA build
+	$(PY) -m pip install --quiet -e '.[train,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on embedded defaults: train on the demo data if no champion exists, then serve on :8000.
+demo: install
+	$(VENV)/bin/switchboard demo
+
+## Lint, type-check and run the whole test suite (what CI runs).
+test: install lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## The suite without the tests that fine-tune the real all-MiniLM-L6-v2.
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## BANKING77 benchmark (needs ../shared/data; about 15 minutes on 2 cores).
+benchmark: install
+	$(PY) -m evaluation.benchmark_banking77
+
+clean:
+	rm -rf $(VENV) .switchboard .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Evaluation: metrics (scorer), reports (JSON + Markdown) and benchmarks."""

@@ -1,0 +1,163 @@
+"""Inference over a model bundle with onnxruntime + tokenizers (no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from models.bundle import Bundle, load_bundle
+from switchboard.errors import BundleError
+from switchboard.schemas import Alternative, ModelInfo, Prediction, ScoredCategory, ScoredOwner
+from switchboard.text import DEFAULT_MAX_CHARS, CleanText, clean_text
+from switchboard.tokenization import Encoder
+
+TOP_K = 3
+
+
+def softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """Category probabilities for a batch of already-cleaned texts."""
+
+    probabilities: NDArray[np.float32]
+    truncated: list[bool]
+
+
+class Classifier:
+    """Classifies feedback into a category and routes it to an owner.
+
+    Owner confidence is the sum of the probabilities of the categories that route to that owner,
+    and the owner returned is the one with the highest such sum.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        intra_op_threads: int = 1,
+        batch_size: int = 64,
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> None:
+        self.bundle = bundle
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        meta = bundle.metadata
+        self.encoder = Encoder.from_file(bundle.tokenizer_file, meta.max_length)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                str(bundle.model_file), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise BundleError(f"onnxruntime cannot load {bundle.model_file}: {exc}") from exc
+        names = [i.name for i in self.session.get_inputs()]
+        if sorted(names) != sorted(meta.input_names):
+            raise BundleError(f"model.onnx inputs {names} differ from metadata {meta.input_names}")
+        self._input_names = names
+        self._check_output()
+        taxonomy = bundle.taxonomy
+        self._owners = tuple(dict.fromkeys(taxonomy.leaf_owner[c] for c in bundle.labels))
+        owner_index = {o: i for i, o in enumerate(self._owners)}
+        # (num_labels, num_owners) 0/1 matrix: probabilities @ routing = owner probabilities
+        self._routing = np.zeros((len(bundle.labels), len(self._owners)), dtype=np.float32)
+        for i, cat in enumerate(bundle.labels):
+            self._routing[i, owner_index[taxonomy.leaf_owner[cat]]] = 1.0
+
+    @classmethod
+    def from_path(cls, path: str | Path, **kwargs: int) -> Classifier:
+        return cls(load_bundle(path), **kwargs)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.bundle.info
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.bundle.labels
+
+    def _check_output(self) -> None:
+        probe = self.encoder.encode(["probe"])
+        out = self._run(probe.as_feed())
+        expected = (1, self.bundle.metadata.num_labels)
+        if out.shape != expected:
+            raise BundleError(f"model.onnx returns shape {out.shape}; labels.json implies {expected}")
+
+    def _run(self, feed: dict[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        result = self.session.run([self.bundle.metadata.output_name], {n: feed[n] for n in self._input_names})
+        return np.asarray(result[0], dtype=np.float32)
+
+    def score_clean(self, texts: list[str]) -> ScoredBatch:
+        """Probabilities for texts that already went through ``clean_text``."""
+        probs: list[NDArray[np.float32]] = []
+        truncated: list[bool] = []
+        # sort by length so each inference batch pads little, then restore the order
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            enc = self.encoder.encode([texts[i] for i in chunk])
+            probs.append(softmax(self._run(enc.as_feed())))
+            truncated.extend(enc.truncated)
+        if not texts:
+            return ScoredBatch(np.zeros((0, len(self.labels)), dtype=np.float32), [])
+        stacked = np.concatenate(probs)
+        inverse = np.empty(len(order), dtype=np.int64)
+        inverse[np.asarray(order)] = np.arange(len(order))
+        return ScoredBatch(stacked[inverse], [truncated[j] for j in inverse])
+
+    def owner_probabilities(self, probabilities: NDArray[np.float32]) -> NDArray[np.float32]:
+        return np.asarray(probabilities @ self._routing, dtype=np.float32)
+
+    @property
+    def owners(self) -> tuple[str, ...]:
+        return self._owners
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        """Clean, encode and classify raw texts. Raises ``InputError`` on the first unusable text."""
+        return self.predict_cleaned([clean_text(t, self.max_chars) for t in texts])
+
+    def predict_cleaned(self, cleaned: list[CleanText]) -> list[Prediction]:
+        """Classify texts that went through ``clean_text`` (their truncation flags are kept)."""
+        scored = self.score_clean([c.text for c in cleaned])
+        return [
+            self._prediction(scored.probabilities[i], c.truncated or scored.truncated[i]) for i, c in enumerate(cleaned)
+        ]
+
+    def _prediction(self, probs: NDArray[np.float32], truncated: bool) -> Prediction:
+        taxonomy = self.bundle.taxonomy
+        owner_probs = self.owner_probabilities(probs[None, :])[0]
+        top = np.argsort(-probs, kind="stable")[:TOP_K]
+        best = int(top[0])
+        best_owner = int(np.argmax(owner_probs))
+        cat_id, owner_id = self.labels[best], self._owners[best_owner]
+        return Prediction(
+            category=ScoredCategory(
+                id=cat_id, name=taxonomy.category_by_id[cat_id].name, confidence=_unit(probs[best])
+            ),
+            owner=ScoredOwner(
+                id=owner_id, name=taxonomy.owner_by_id[owner_id].name, confidence=_unit(owner_probs[best_owner])
+            ),
+            alternatives=[
+                Alternative(
+                    category=self.labels[int(i)],
+                    owner=taxonomy.leaf_owner[self.labels[int(i)]],
+                    confidence=_unit(probs[int(i)]),
+                )
+                for i in top
+            ],
+            truncated=truncated,
+        )
+
+
+def _unit(x: float | np.floating) -> float:
+    return float(min(1.0, max(0.0, round(float(x), 6))))

@@ -1,0 +1,1 @@
+"""Serving: the FastAPI app over a model bundle (onnxruntime + tokenizers; never imports torch)."""

@@ -1,0 +1,232 @@
+"""The `switchboard` command line: train, export, evaluate, serve, classify, demo.
+
+Commands import their heavy dependencies lazily, so `serve` and `classify` never import torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from switchboard.errors import SwitchboardError
+from switchboard.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Switchboard: classify customer feedback and route it to the accountable owner.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "training" / "configs" / "demo.yaml"
+
+
+def _offline() -> None:
+    """Nothing downloads from a model hub at run time."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ.setdefault(var, "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def cli_errors(fn: F) -> F:
+    """Print a Switchboard error as one line naming the problem and exit with status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for ours in ("training", "models", "serving", "evaluation", "switchboard"):
+            logging.getLogger(ours).setLevel(logging.INFO)
+        _offline()
+        try:
+            return fn(*args, **kwargs)
+        except SwitchboardError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _resolve_bundle(settings: Settings, bundle: Path | None, alias: str | None = None) -> Path:
+    """An explicit bundle folder, else the registry's alias (default: champion) fetched locally."""
+    if bundle is not None:
+        return bundle
+    if settings.bundle_path is not None:
+        return settings.bundle_path
+    from training.tracking import Tracker
+
+    tracker = Tracker(settings)
+    return tracker.download_bundle(tracker.resolve_alias(settings.registry_model_name, alias or settings.serve_alias))
+
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Training config YAML.")]
+BundleOpt = Annotated[Path | None, typer.Option("--bundle", "-b", help="Model bundle folder.")]
+AliasOpt = Annotated[str | None, typer.Option(help="Registry alias to use when no bundle is given.")]
+
+
+@app.command()
+@cli_errors
+def train(
+    config: ConfigOpt,
+    output_dir: Annotated[Path | None, typer.Option(help="Where checkpoint, bundle and report go.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override hyperparameters.epochs.")] = None,
+) -> None:
+    """Fine-tune, export to an ONNX bundle, evaluate, track in MLflow and register the model."""
+    from training.config import TrainingConfig
+    from training.pipeline import run_training
+
+    cfg = TrainingConfig.load(config, output_dir=str(output_dir) if output_dir else None)
+    if epochs is not None:
+        cfg = cfg.model_copy(update={"hyperparameters": cfg.hyperparameters.model_copy(update={"epochs": epochs})})
+    outcome = run_training(cfg, _settings())
+    _print_outcome(outcome)
+
+
+def _print_outcome(outcome: Any) -> None:
+    typer.echo(f"bundle: {outcome.bundle.path}")
+    typer.echo(f"model: {outcome.bundle.metadata.model_name} {outcome.bundle.metadata.model_version}")
+    if outcome.report is not None:
+        s = outcome.report.scores
+        typer.echo(
+            f"validation accuracy {s.accuracy:.4f}, macro-F1 {s.macro_f1:.4f}, "
+            f"owner accuracy {outcome.report.owner_accuracy:.4f}"
+        )
+    if outcome.registered is not None:
+        typer.echo(
+            f"registered {outcome.registered.name} v{outcome.registered.version} "
+            f"alias={outcome.registered.alias} (MLflow run {outcome.run_id})"
+        )
+    typer.echo(f"fine-tune {outcome.fit_seconds:.1f}s, total {outcome.total_seconds:.1f}s")
+
+
+@app.command()
+@cli_errors
+def export(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint folder written by `train`.")],
+    out: Annotated[Path, typer.Option(help="Bundle folder to write (replaced).")],
+    quantize: Annotated[bool, typer.Option(help="Dynamic int8 quantization.")] = True,
+    model_name: Annotated[str, typer.Option()] = "switchboard-classifier",
+) -> None:
+    """Export a training checkpoint to an ONNX bundle, failing if parity with torch breaks."""
+    from models.export import export_bundle
+    from training.network import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    bundle, parity = export_bundle(ckpt, out, ckpt.parity_texts, model_name=model_name, quantize=quantize)
+    typer.echo(
+        json.dumps(
+            {"bundle": str(bundle.path), "model_version": bundle.metadata.model_version, "parity": parity}, indent=2
+        )
+    )
+
+
+@app.command()
+@cli_errors
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Labelled CSV/JSONL/Parquet file.")],
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+    out: Annotated[Path, typer.Option(help="Folder for report.json and report.md.")] = Path("reports/latest"),
+) -> None:
+    """Accuracy, macro-F1, per-class P/R/F1, owner accuracy and confusion matrix → JSON + Markdown."""
+    from evaluation.report import evaluate_bundle, write_report
+    from models.bundle import load_bundle
+    from switchboard.corpus import read_labelled
+
+    loaded = load_bundle(_resolve_bundle(_settings(), bundle, alias))
+    corpus = read_labelled(data, text_column, label_column, loaded.taxonomy)
+    report = evaluate_bundle(loaded, corpus, split=data.name)
+    json_path, md_path = write_report(report, out)
+    typer.echo(
+        f"accuracy {report.scores.accuracy:.4f}  macro-F1 {report.scores.macro_f1:.4f}  "
+        f"owner accuracy {report.owner_accuracy:.4f}  (n={report.n})"
+    )
+    typer.echo(f"wrote {json_path} and {md_path}")
+
+
+@app.command()
+@cli_errors
+def classify(
+    texts: Annotated[list[str], typer.Argument(help="Feedback texts to classify.")],
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+) -> None:
+    """Classify texts with a bundle (or the registry's champion) and print JSON."""
+    from models.bundle import load_bundle
+    from models.classifier import Classifier
+
+    settings = _settings()
+    classifier = Classifier(load_bundle(_resolve_bundle(settings, bundle, alias)), max_chars=settings.max_text_chars)
+    out = [{"text": t, **p.model_dump()} for t, p in zip(texts, classifier.predict(texts), strict=True)]
+    typer.echo(json.dumps({"model": classifier.info.model_dump(), "results": out}, indent=2))
+
+
+@app.command()
+@cli_errors
+def serve(
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the HTTP API for a bundle, or for the registry's champion."""
+    _serve(_settings(host=host, port=port), bundle, alias)
+
+
+def _serve(settings: Settings, bundle: Path | None, alias: str | None) -> None:
+    import uvicorn
+
+    from serving.app import create_app
+
+    path = _resolve_bundle(settings, bundle, alias)
+    settings = settings.model_copy(update={"bundle_path": path})
+    typer.echo(f"serving {path} on http://{settings.host}:{settings.port} (docs at /docs)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+@cli_errors
+def demo(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    retrain: Annotated[bool, typer.Option(help="Train even if a champion exists.")] = False,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after training.")] = False,
+) -> None:
+    """The main job on embedded defaults: train on the bundled demo data if no champion exists, then serve."""
+    from switchboard.errors import TrackingError
+    from training.config import TrainingConfig
+    from training.pipeline import run_training
+    from training.tracking import Tracker
+
+    settings = _settings(host=host, port=port)
+    tracker = Tracker(settings)
+    champion = None
+    if not retrain:
+        try:
+            champion = tracker.resolve_alias(settings.registry_model_name, settings.serve_alias)
+        except TrackingError:
+            champion = None
+    if champion is not None:
+        typer.echo(f"champion exists: {champion.name} v{champion.version}; not retraining (use --retrain)")
+    else:
+        cfg = TrainingConfig.load(DEMO_CONFIG, output_dir=str(settings.home / "runs" / "demo"))
+        cfg = cfg.model_copy(update={"model_name": settings.registry_model_name, "alias": settings.serve_alias})
+        _print_outcome(run_training(cfg, settings))
+    if not no_serve:
+        _serve(settings, None, None)
+
+
+if __name__ == "__main__":
+    app()

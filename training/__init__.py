@@ -1,0 +1,1 @@
+"""Training: fine-tune a pretrained encoder on labelled feedback (torch + transformers, CPU)."""
