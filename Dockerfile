@@ -1,6 +1,10 @@
-# Serving image: onnxruntime + tokenizers + FastAPI, no torch. A model bundle is mounted or copied in.
+# Serving image: onnxruntime + tokenizers + FastAPI, no torch, runs as a non-root user.
 #   docker build -t switchboard-serve .
-#   docker run -p 8000:8000 -v $PWD/.switchboard/runs/demo/bundle:/models/bundle:ro switchboard-serve
+#   docker run -p 8000:8000 -v $PWD/.switchboard/runs/demo/bundle:/models/bundle:ro \
+#     -v switchboard-data:/data switchboard-serve
+#   docker exec <container> switchboard keys create --name my-platform --role service
+# API keys are required in this image (SWITCHBOARD_AUTH_REQUIRED=true); they live in SQLite under /data,
+# or in PostgreSQL with -e SWITCHBOARD_DATABASE_URL=postgresql+psycopg://user:pass@host/db.
 # Training happens outside this image (`make demo` or `switchboard train`), which writes the bundle.
 
 FROM python:3.11-slim AS build
@@ -22,8 +26,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     SWITCHBOARD_BUNDLE_PATH=/models/bundle \
     SWITCHBOARD_HOST=0.0.0.0 \
     SWITCHBOARD_PORT=8000 \
-    SWITCHBOARD_HOME=/tmp/switchboard
-RUN useradd --create-home --uid 10001 switchboard
+    SWITCHBOARD_HOME=/data \
+    SWITCHBOARD_AUTH_REQUIRED=true
+RUN useradd --create-home --uid 10001 switchboard && mkdir -p /data && chown switchboard /data
+VOLUME /data
 COPY --from=build /opt/venv /opt/venv
 USER switchboard
 EXPOSE 8000

@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint benchmark clean
+.PHONY: install demo test test-fast lint benchmark loadtest clean
 
 $(STAMP): pyproject.toml
 	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -35,6 +35,13 @@ lint: install
 ## BANKING77 benchmark (needs ../shared/data; about 15 minutes on 2 cores).
 benchmark: install
 	$(PY) -m evaluation.benchmark_banking77
+
+## Load test over loopback with wrk (Debian package, installed if missing): Switchboard vs FastAPI + torch.
+## RUN_DIR holds checkpoint/ and bundle/, e.g. the benchmark's .switchboard/bench/banking77/run.
+RUN_DIR ?= .switchboard/bench/banking77/run
+loadtest: install
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(PY) -m evaluation.loadtest --run-dir $(RUN_DIR)
 
 clean:
 	rm -rf $(VENV) .switchboard .pytest_cache .mypy_cache .ruff_cache

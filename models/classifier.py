@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from models.bundle import Bundle, load_bundle
 from switchboard.errors import BundleError
 from switchboard.schemas import Alternative, ModelInfo, Prediction, ScoredCategory, ScoredOwner
+from switchboard.settings import Settings
 from switchboard.text import DEFAULT_MAX_CHARS, CleanText, clean_text
 from switchboard.tokenization import Encoder
 
@@ -45,22 +46,20 @@ class Classifier:
         intra_op_threads: int = 1,
         batch_size: int = 64,
         max_chars: int = DEFAULT_MAX_CHARS,
+        allow_spinning: bool = True,
+        small_batch_max: int = 0,
     ) -> None:
+        """``small_batch_max`` > 0 adds a single-threaded session for inference calls of at most that many
+        texts: small inputs gain nothing from intra-op parallelism, and the caller's thread runs them
+        without waking (or spinning) a thread pool."""
         self.bundle = bundle
         self.batch_size = batch_size
         self.max_chars = max_chars
+        self.small_batch_max = small_batch_max
         meta = bundle.metadata
         self.encoder = Encoder.from_file(bundle.tokenizer_file, meta.max_length)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(
-                str(bundle.model_file), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise BundleError(f"onnxruntime cannot load {bundle.model_file}: {exc}") from exc
+        self.session = self._session(intra_op_threads, allow_spinning)
+        self._small_session = self._session(1, True) if small_batch_max > 0 else self.session
         names = [i.name for i in self.session.get_inputs()]
         if sorted(names) != sorted(meta.input_names):
             raise BundleError(f"model.onnx inputs {names} differ from metadata {meta.input_names}")
@@ -75,8 +74,30 @@ class Classifier:
             self._routing[i, owner_index[taxonomy.leaf_owner[cat]]] = 1.0
 
     @classmethod
-    def from_path(cls, path: str | Path, **kwargs: int) -> Classifier:
-        return cls(load_bundle(path), **kwargs)
+    def from_settings(cls, path: str | Path, settings: Settings) -> Classifier:
+        """Load and check a bundle with the serving settings' threads, batch size and limits."""
+        return cls(
+            load_bundle(path),
+            intra_op_threads=settings.ort_intra_op_threads,
+            batch_size=settings.inference_batch_size,
+            max_chars=settings.max_text_chars,
+            allow_spinning=settings.ort_allow_spinning,
+            small_batch_max=settings.ort_small_batch_max,
+        )
+
+    def _session(self, threads: int, allow_spinning: bool) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not allow_spinning:  # idle intra-op threads sleep: a server's event loop shares these cores
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            return ort.InferenceSession(
+                str(self.bundle.model_file), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise BundleError(f"onnxruntime cannot load {self.bundle.model_file}: {exc}") from exc
 
     @property
     def info(self) -> ModelInfo:
@@ -94,7 +115,9 @@ class Classifier:
             raise BundleError(f"model.onnx returns shape {out.shape}; labels.json implies {expected}")
 
     def _run(self, feed: dict[str, NDArray[np.int64]]) -> NDArray[np.float32]:
-        result = self.session.run([self.bundle.metadata.output_name], {n: feed[n] for n in self._input_names})
+        rows = len(feed["input_ids"])
+        session = self._small_session if rows <= self.small_batch_max else self.session
+        result = session.run([self.bundle.metadata.output_name], {n: feed[n] for n in self._input_names})
         return np.asarray(result[0], dtype=np.float32)
 
     def score_clean(self, texts: list[str]) -> ScoredBatch:

@@ -1,4 +1,4 @@
-"""The FastAPI application factory (no import-time globals: the model loads in the lifespan)."""
+"""The FastAPI application factory (no import-time globals: model, batcher and storage start in the lifespan)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from models.bundle import load_bundle
 from models.classifier import Classifier
+from serving.batcher import MicroBatcher
 from serving.errors import install_error_handlers
+from serving.limits import BodySizeLimit
+from serving.metrics import MetricsMiddleware, ServingMetrics
 from serving.routes import router
 from switchboard import __version__
+from switchboard.access import KeyCache
 from switchboard.errors import ConfigError
 from switchboard.settings import Settings, load_settings
+from switchboard.storage import Database
 
 log = logging.getLogger(__name__)
 
@@ -25,24 +29,40 @@ def load_classifier(settings: Settings) -> Classifier:
             "no model bundle to serve: set SWITCHBOARD_BUNDLE_PATH, or use `switchboard serve`, "
             "which fetches the registry's champion"
         )
-    return Classifier(
-        load_bundle(settings.bundle_path),
-        intra_op_threads=settings.ort_intra_op_threads,
-        batch_size=settings.inference_batch_size,
-        max_chars=settings.max_text_chars,
-    )
+    return Classifier.from_settings(settings.bundle_path, settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; settings are validated now, the bundle is loaded and checked at start-up."""
     settings = settings or load_settings()
+    metrics = ServingMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.classifier = load_classifier(settings)
-        log.info("serving %s", app.state.classifier.info)
-        yield
-        app.state.classifier = None
+        classifier = load_classifier(settings)
+        database = None
+        if settings.auth_required:
+            database = Database(settings.database)
+            database.upgrade()
+            app.state.keys = KeyCache(database, ttl_s=settings.key_cache_ttl_s)
+        batcher = MicroBatcher(
+            classifier,
+            max_batch_items=settings.max_batch_inference_items,
+            max_wait_ms=settings.batch_max_wait_ms,
+            max_queue_items=settings.max_queue_items,
+            observer=metrics.observe_batch,
+        )
+        await batcher.start()
+        app.state.batcher = batcher
+        metrics.set_model(classifier.info)
+        log.info("serving %s (auth %s)", classifier.info, "required" if settings.auth_required else "off")
+        try:
+            yield
+        finally:
+            app.state.batcher = None
+            await batcher.stop()
+            if database is not None:
+                database.dispose()
 
     app = FastAPI(
         title="Switchboard",
@@ -51,7 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.classifier = None
+    app.state.metrics = metrics
+    app.state.batcher = None
     install_error_handlers(app)
     app.include_router(router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

@@ -9,7 +9,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from switchboard.errors import BundleError, InputError, SwitchboardError
+from serving.batcher import Overloaded
+from switchboard.errors import (
+    BundleError,
+    Forbidden,
+    InputError,
+    NotFoundError,
+    StorageError,
+    SwitchboardError,
+    Unauthenticated,
+)
 
 _TAGS = {"body", "single", "batch"}
 
@@ -27,6 +36,10 @@ def describe_validation(errors: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -36,14 +49,32 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse(status_code=422, content={"detail": describe_validation(errors), "errors": errors})
 
-    @app.exception_handler(InputError)
-    async def _input(_: Request, exc: InputError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+    simple: dict[type[SwitchboardError], int] = {
+        InputError: 422,
+        PayloadTooLarge: 413,
+        NotFoundError: 404,
+        Forbidden: 403,
+    }
+    for error_type, status in simple.items():
 
-    @app.exception_handler(PayloadTooLarge)
-    async def _too_large(_: Request, exc: PayloadTooLarge) -> JSONResponse:
-        return JSONResponse(status_code=413, content={"detail": str(exc)})
+        async def _handler(_: Request, exc: Exception, status: int = status) -> JSONResponse:
+            return _json(status, str(exc))
+
+        app.add_exception_handler(error_type, _handler)
+
+    @app.exception_handler(Unauthenticated)
+    async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
+        return _json(401, str(exc), {"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        app.state.metrics.overloaded.inc()
+        return _json(503, str(exc), {"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(BundleError)
     async def _bundle(_: Request, exc: BundleError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": f"model unavailable: {exc}"})
+        return _json(503, f"model unavailable: {exc}", {"Retry-After": "5"})
+
+    @app.exception_handler(StorageError)
+    async def _storage(_: Request, exc: StorageError) -> JSONResponse:
+        return _json(503, f"storage unavailable: {exc}", {"Retry-After": "5"})

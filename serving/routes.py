@@ -1,14 +1,18 @@
-"""HTTP handlers: thin, typed, delegating to the classifier."""
+"""HTTP handlers: thin, typed, delegating to the micro-batcher and the domain."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
 from models.classifier import Classifier
+from serving.batcher import MicroBatcher
 from serving.errors import PayloadTooLarge, describe_validation
+from serving.metrics import ServingMetrics
 from serving.schemas import (
     BatchClassifyResponse,
     BatchResultItem,
@@ -19,17 +23,20 @@ from serving.schemas import (
     Health,
     ItemError,
     Readiness,
+    ReloadRequest,
 )
+from serving.security import CanAdmin, CanClassify
 from switchboard.errors import BundleError, InputError
+from switchboard.schemas import ModelInfo
 from switchboard.settings import Settings
 from switchboard.text import CleanText, clean_text
 
 
-def get_classifier(request: Request) -> Classifier:
-    classifier: Classifier | None = getattr(request.app.state, "classifier", None)
-    if classifier is None:
+def get_batcher(request: Request) -> MicroBatcher:
+    batcher: MicroBatcher | None = getattr(request.app.state, "batcher", None)
+    if batcher is None:
         raise BundleError("no model is loaded")
-    return classifier
+    return batcher
 
 
 def get_settings(request: Request) -> Settings:
@@ -37,8 +44,14 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-ClassifierDep = Annotated[Classifier, Depends(get_classifier)]
+def get_metrics(request: Request) -> ServingMetrics:
+    metrics: ServingMetrics = request.app.state.metrics
+    return metrics
+
+
+BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 
 
 def _request_kind(value: Any) -> str:
@@ -53,9 +66,11 @@ _item_adapter = TypeAdapter(ClassifyItem)
 
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorBody, "description": "Too many items in the batch."},
+    401: {"model": ErrorBody, "description": "Missing or invalid API key (when keys are required)."},
+    403: {"model": ErrorBody, "description": "The key's role does not allow this."},
+    413: {"model": ErrorBody, "description": "Too many items, or the request body is too large."},
     422: {"model": ErrorBody, "description": "Invalid request or unusable text."},
-    503: {"model": ErrorBody, "description": "No model loaded."},
+    503: {"model": ErrorBody, "description": "No model loaded, or the queue is full (see Retry-After)."},
 }
 
 
@@ -66,12 +81,22 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: _ERRORS[503]}, tags=["ops"])
-def readyz(classifier: ClassifierDep) -> Readiness:
+def readyz(batcher: BatcherDep) -> Readiness:
     """Readiness: a checked model bundle is loaded."""
-    meta = classifier.bundle.metadata
+    classifier = batcher.classifier
     return Readiness(
-        status="ready", model=classifier.info, labels=len(classifier.labels), quantization=meta.quantization
+        status="ready",
+        model=classifier.info,
+        labels=len(classifier.labels),
+        quantization=classifier.bundle.metadata.quantization,
     )
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(metrics: MetricsDep, batcher: BatcherDep) -> Response:
+    """Prometheus metrics."""
+    metrics.queue_depth.set(batcher.queued_items)
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @router.post(
@@ -80,19 +105,21 @@ def readyz(classifier: ClassifierDep) -> Readiness:
     responses=_ERRORS,
     tags=["classify"],
 )
-def classify(
-    body: ClassifyRequest, classifier: ClassifierDep, settings: SettingsDep
-) -> ClassifyResponse | BatchClassifyResponse:
+async def classify(
+    body: ClassifyRequest, batcher: BatcherDep, settings: SettingsDep, metrics: MetricsDep, _key: CanClassify
+) -> Response:
     """Classify one item (`{"text": ...}`) or a batch (`{"items": [{"text": ...}, ...]}`).
 
     Each result has the category, the accountable owner (its confidence is the summed probability
     of the owner's categories), the top-3 alternatives and whether the text was truncated.
     In a batch, an invalid item is reported in `errors` and the others are still classified.
+    Concurrent requests are scored together (micro-batching); a full queue answers 503 with Retry-After.
     """
     if isinstance(body, ClassifyItem):
         cleaned = clean_text(body.text, settings.max_text_chars)
-        pred = classifier.predict_cleaned([cleaned])[0]
-        return ClassifyResponse(id=body.id, model=classifier.info, **pred.model_dump())
+        predictions, info = await batcher.submit([cleaned])
+        metrics.observe_predictions(predictions)
+        return _json(ClassifyResponse.model_construct(id=body.id, model=info, **dict(predictions[0])))
     if len(body.items) > settings.max_batch_items:
         raise PayloadTooLarge(f"batch has {len(body.items)} items; the limit is {settings.max_batch_items}")
     errors: list[ItemError] = []
@@ -106,9 +133,44 @@ def classify(
             errors.append(ItemError(index=index, id=ref, message=describe_validation(exc.errors())))
         except InputError as exc:
             errors.append(ItemError(index=index, id=ref, message=f"text: {exc}"))
-    predictions = classifier.predict_cleaned([c for _, _, c in accepted]) if accepted else []
+    metrics.item_errors.inc(len(errors))
+    predictions, info = await batcher.submit([c for _, _, c in accepted])
+    metrics.observe_predictions(predictions)
     results = [
-        BatchResultItem(index=index, id=item.id, **pred.model_dump())
+        BatchResultItem.model_construct(index=index, id=item.id, **dict(pred))
         for (index, item, _), pred in zip(accepted, predictions, strict=True)
     ]
-    return BatchClassifyResponse(model=classifier.info, results=results, errors=errors)
+    return _json(BatchClassifyResponse.model_construct(model=info, results=results, errors=errors))
+
+
+def _json(payload: ClassifyResponse | BatchClassifyResponse) -> Response:
+    """Serialise once: the parts are validated domain objects, so FastAPI's second validation of the
+    response model (costly for large batches) is skipped; ``response_model`` still documents the shape."""
+    return Response(payload.model_dump_json(), media_type="application/json")
+
+
+@router.post("/v1/admin/reload", response_model=ModelInfo, responses=_ERRORS, tags=["admin"])
+async def reload_model(
+    body: ReloadRequest,
+    request: Request,
+    batcher: BatcherDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    _key: CanAdmin,
+) -> ModelInfo:
+    """Load a bundle (default: the configured one again), check it, and swap it in atomically.
+
+    Requests already being scored finish on the old model; a bundle that fails its checks is refused
+    with 422 and the current model keeps serving.
+    """
+    path = body.bundle_path or settings.bundle_path
+    if path is None:
+        raise InputError("no bundle_path given and none configured")
+
+    try:
+        classifier = await asyncio.to_thread(Classifier.from_settings, path, settings)
+    except BundleError as exc:
+        raise InputError(f"bundle refused, current model kept: {exc}") from exc
+    batcher.swap(classifier)
+    metrics.set_model(classifier.info)
+    return classifier.info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -79,6 +80,12 @@ class Readiness(BaseModel):
     model: ModelInfo
     labels: int
     quantization: str
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bundle_path: Path | None = Field(default=None, description="Bundle folder on the server; default: the current.")
 
 
 class ErrorBody(BaseModel):

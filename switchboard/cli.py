@@ -228,5 +228,74 @@ def demo(
         _serve(settings, None, None)
 
 
+keys_app = typer.Typer(
+    help="API keys (stored hashed): service → classify, annotator → review, admin → all.", no_args_is_help=True
+)
+db_app = typer.Typer(
+    help="The Switchboard database (SQLite by default, PostgreSQL via SWITCHBOARD_DATABASE_URL).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+
+def _database() -> Any:
+    from switchboard.storage import Database
+
+    db = Database(_settings().database)
+    db.upgrade()
+    return db
+
+
+@db_app.command("upgrade")
+@cli_errors
+def db_upgrade() -> None:
+    """Apply the database migrations (idempotent)."""
+    db = _database()
+    typer.echo(f"database at revision {db.current_revision()}")
+
+
+@keys_app.command("create")
+@cli_errors
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who uses the key, e.g. the calling platform.")],
+    role: Annotated[str, typer.Option(help="service, annotator or admin.")],
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from switchboard.access import create_key
+
+    key, token = create_key(_database(), name, role)
+    typer.echo(json.dumps({"id": key.id, "name": key.name, "role": key.role.value, "key": token}, indent=2))
+    typer.echo("store the key now: it cannot be shown again", err=True)
+
+
+@keys_app.command("list")
+@cli_errors
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    from switchboard.access import list_keys
+
+    rows = [
+        {
+            "id": k.id,
+            "name": k.name,
+            "role": k.role.value,
+            "created_at": k.created_at.isoformat(),
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+        }
+        for k in list_keys(_database())
+    ]
+    typer.echo(json.dumps(rows, indent=2))
+
+
+@keys_app.command("revoke")
+@cli_errors
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (the part after sb_).")]) -> None:
+    """Revoke a key; a running server stops accepting it within its key cache TTL."""
+    from switchboard.access import revoke_key
+
+    key = revoke_key(_database(), key_id)
+    typer.echo(f"revoked {key.id} ({key.name}, {key.role.value})")
+
+
 if __name__ == "__main__":
     app()

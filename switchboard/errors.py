@@ -8,9 +8,15 @@
     ├── BundleError        a model bundle is missing, incomplete, corrupted or inconsistent
     ├── ExportError        exporting a trained model to ONNX failed
     │   └── ParityError    the exported model disagrees with the original beyond tolerance
-    └── TrackingError      the MLflow tracking store or model registry cannot be used
+    ├── TrackingError      the MLflow tracking store or model registry cannot be used
+    ├── StorageError       the database cannot be used (unreachable, not migrated, ...)
+    ├── NotFoundError      a stored object (API key, ...) does not exist
+    └── AccessError        a request is not allowed
+        ├── Unauthenticated    no valid API key (HTTP 401)
+        └── Forbidden          a valid key whose role does not allow the action (HTTP 403)
 
-Serving maps ``InputError`` to HTTP 422 and ``BundleError`` to a failed start-up / 503;
+Serving maps ``InputError`` to HTTP 422, ``BundleError`` to a failed start-up / 503 and the access errors
+to 401/403 (all in serving/errors.py);
 the CLI prints any ``SwitchboardError`` as a one-line error and exits with status 2.
 """
 
@@ -51,3 +57,23 @@ class ParityError(ExportError):
 
 class TrackingError(SwitchboardError):
     """The experiment tracker or model registry cannot be used."""
+
+
+class StorageError(SwitchboardError):
+    """The database cannot be used."""
+
+
+class NotFoundError(SwitchboardError):
+    """A stored object does not exist."""
+
+
+class AccessError(SwitchboardError):
+    """A request is not allowed."""
+
+
+class Unauthenticated(AccessError):
+    """No valid credentials were presented."""
+
+
+class Forbidden(AccessError):
+    """Valid credentials whose role does not allow the action."""

@@ -24,15 +24,32 @@ class Settings(BaseSettings):
     serve_alias: str = Field(default="champion", min_length=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite under `home`.")
+    auth_required: bool = Field(default=False, description="Require an API key on every API call.")
+    key_cache_ttl_s: float = Field(default=30.0, ge=0, le=3600, description="How long a verified key is cached.")
     max_text_chars: int = Field(default=5_000, ge=16, le=1_000_000)
-    max_batch_items: int = Field(default=256, ge=1, le=10_000)
-    inference_batch_size: int = Field(default=64, ge=1, le=4096)
-    ort_intra_op_threads: int = Field(default=1, ge=0, le=256, description="0 lets onnxruntime decide.")
+    max_batch_items: int = Field(default=256, ge=1, le=10_000, description="Items per batch request.")
+    max_request_bytes: int = Field(default=2_000_000, ge=1_024, description="Larger request bodies get 413.")
+    inference_batch_size: int = Field(default=16, ge=1, le=4096, description="Texts per onnxruntime call.")
+    batch_max_wait_ms: float = Field(default=2.0, ge=0, le=100, description="Micro-batch wait under load.")
+    max_batch_inference_items: int = Field(default=512, ge=1, le=100_000, description="Items per micro-batch.")
+    max_queue_items: int = Field(default=4_096, ge=1, description="Queued items before 503 + Retry-After.")
+    ort_intra_op_threads: int = Field(default=0, ge=0, le=256, description="0: one per physical core.")
+    ort_small_batch_max: int = Field(
+        default=2, ge=0, le=64, description="Inference calls of at most this many texts run single-threaded."
+    )
+    ort_allow_spinning: bool = Field(
+        default=False, description="Let idle onnxruntime threads spin (lower latency alone, less throughput)."
+    )
 
     @model_validator(mode="after")
     def _check_bundle(self) -> Settings:
         if self.bundle_path is not None and not self.bundle_path.is_dir():
             raise ValueError(f"bundle_path {self.bundle_path} is not a folder")
+        if self.max_queue_items < self.max_batch_items:
+            raise ValueError(
+                f"max_queue_items ({self.max_queue_items}) must be at least max_batch_items ({self.max_batch_items})"
+            )
         return self
 
     @property
@@ -40,6 +57,13 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.home.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.home / 'switchboard.db').resolve()}"
 
     @property
     def artifact_root(self) -> Path:

@@ -83,3 +83,20 @@ def test_errors_are_one_line_and_exit_2(trained, env: Path, args: list[str], mes
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_key_management_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHBOARD_HOME", str(tmp_path))
+    assert "database at revision 0001" in runner.invoke(app, ["db", "upgrade"]).stdout
+    created = runner.invoke(app, ["keys", "create", "--name", "zendesk", "--role", "service"])
+    assert created.exit_code == 0, created.output
+    key = json.loads(created.stdout)
+    assert key["key"].startswith(f"sb_{key['id']}_") and key["role"] == "service"
+    listed = json.loads(runner.invoke(app, ["keys", "list"]).stdout)
+    assert listed[0]["id"] == key["id"] and "key" not in listed[0] and listed[0]["revoked_at"] is None
+    assert f"revoked {key['id']}" in runner.invoke(app, ["keys", "revoke", key["id"]]).stdout
+    assert json.loads(runner.invoke(app, ["keys", "list"]).stdout)[0]["revoked_at"]
+    bad = runner.invoke(app, ["keys", "create", "--name", "x", "--role", "root"])
+    assert bad.exit_code == 2 and "unknown role 'root'" in bad.stderr
+    missing = runner.invoke(app, ["keys", "revoke", "nope"])
+    assert missing.exit_code == 2 and "no API key with id 'nope'" in missing.stderr

@@ -43,7 +43,7 @@ def test_single_item(client: TestClient) -> None:
 
 
 def test_owner_confidence_is_the_sum_over_its_categories(client: TestClient) -> None:
-    classifier = client.app.state.classifier  # type: ignore[attr-defined]
+    classifier = client.app.state.batcher.classifier  # type: ignore[attr-defined]
     text = "the courier left my shopping in the rain"
     body = client.post("/v1/classify", json={"text": text}).json()
     probs = classifier.score_clean([text]).probabilities[0]
@@ -130,7 +130,7 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_not_ready_without_a_model(bundle_path: Path) -> None:
     app = create_app(Settings(bundle_path=bundle_path))
     with TestClient(app) as c:  # lifespan loads, then we unload to simulate a model swap in progress
-        app.state.classifier = None
+        app.state.batcher = None
         r = c.get("/readyz")
         assert r.status_code == 503
         assert "no model is loaded" in r.json()["detail"]
