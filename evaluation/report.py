@@ -6,13 +6,31 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from evaluation.scorer import Scores, score
+from evaluation.thresholds import top2
 from models.bundle import Bundle
-from models.classifier import Classifier
+from models.calibration import expected_calibration_error
+from models.classifier import Classifier, softmax
 from switchboard.corpus import LabelledData
 from switchboard.schemas import ModelInfo
+
+
+class Calibration(BaseModel):
+    temperature: float
+    ece: float = Field(description="Expected calibration error with the bundle's temperature.")
+    ece_uncalibrated: float = Field(description="ECE at temperature 1.")
+
+
+class DeferralOutcome(BaseModel):
+    """What the bundle's deferral policy does on this split."""
+
+    category_auto_rate: float
+    category_auto_accuracy: float
+    owner_auto_rate: float
+    owner_auto_accuracy: float
 
 
 class EvaluationReport(BaseModel):
@@ -29,20 +47,33 @@ class EvaluationReport(BaseModel):
     owner_accuracy: float
     owner_scores: Scores
     labels_not_in_model: list[str]
+    calibration: Calibration
+    deferral: DeferralOutcome
     seconds: float
 
 
 def evaluate_classifier(classifier: Classifier, data: LabelledData, split: str = "test") -> EvaluationReport:
     """Score a loaded classifier on already-cleaned, labelled texts."""
     started = time.perf_counter()
-    probs = classifier.score_clean(data.texts).probabilities
+    scored = classifier.score_clean(data.texts)
+    probs = scored.probabilities
     labels = classifier.labels
     predicted = [labels[i] for i in probs.argmax(axis=1)]
     owners = classifier.owners
-    predicted_owner = [owners[i] for i in classifier.owner_probabilities(probs).argmax(axis=1)]
+    owner_probs = classifier.owner_probabilities(probs)
+    predicted_owner = [owners[i] for i in owner_probs.argmax(axis=1)]
     taxonomy = classifier.bundle.taxonomy
     gold_owner = [taxonomy.owner_of(lab) for lab in data.labels]
     owner_scores = score(gold_owner, predicted_owner, [o.id for o in taxonomy.owners])
+    label_index = {lab: i for i, lab in enumerate(labels)}
+    gold_idx = np.array([label_index.get(lab, -1) for lab in data.labels], dtype=np.int64)
+    policy = classifier.bundle.metadata.deferral
+    cat_conf, cat_margin, _ = top2(probs)
+    own_conf, own_margin, _ = top2(owner_probs)
+    cat_auto = (cat_conf >= policy.category.threshold) & (cat_margin >= policy.category.min_margin)
+    own_auto = (own_conf >= policy.owner.threshold) & (own_margin >= policy.owner.min_margin)
+    cat_ok = np.array([p == g for p, g in zip(predicted, data.labels, strict=True)], dtype=bool)
+    own_ok = np.array([p == g for p, g in zip(predicted_owner, gold_owner, strict=True)], dtype=bool)
     return EvaluationReport(
         model=classifier.info,
         quantization=classifier.bundle.metadata.quantization,
@@ -53,6 +84,17 @@ def evaluate_classifier(classifier: Classifier, data: LabelledData, split: str =
         owner_accuracy=owner_scores.accuracy,
         owner_scores=owner_scores,
         labels_not_in_model=sorted(set(data.labels) - set(labels)),
+        calibration=Calibration(
+            temperature=classifier.temperature,
+            ece=expected_calibration_error(probs, gold_idx),
+            ece_uncalibrated=expected_calibration_error(softmax(scored.logits), gold_idx),
+        ),
+        deferral=DeferralOutcome(
+            category_auto_rate=float(cat_auto.mean()) if len(cat_auto) else 0.0,
+            category_auto_accuracy=float(cat_ok[cat_auto].mean()) if cat_auto.any() else 1.0,
+            owner_auto_rate=float(own_auto.mean()) if len(own_auto) else 0.0,
+            owner_auto_accuracy=float(own_ok[own_auto].mean()) if own_auto.any() else 1.0,
+        ),
         seconds=time.perf_counter() - started,
     )
 
@@ -72,6 +114,15 @@ def to_markdown(report: EvaluationReport) -> str:
         f"(macro-P {s.macro_precision:.4f}, macro-R {s.macro_recall:.4f})",
         f"- owner accuracy: **{report.owner_accuracy:.4f}**, owner macro-F1: {report.owner_scores.macro_f1:.4f}",
     ]
+    c, d = report.calibration, report.deferral
+    lines.append(
+        f"- calibration: temperature {c.temperature:.3f}, ECE {c.ece:.4f} (uncalibrated {c.ece_uncalibrated:.4f})"
+    )
+    lines.append(
+        f"- deferral policy: owner auto-routed {d.owner_auto_rate:.3f} of items at accuracy "
+        f"{d.owner_auto_accuracy:.4f}; category auto-applied {d.category_auto_rate:.3f} "
+        f"at {d.category_auto_accuracy:.4f}"
+    )
     if report.labels_not_in_model:
         lines.append(f"- labels the model cannot predict (no training data): {', '.join(report.labels_not_in_model)}")
     lines += [

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from switchboard.deferral import DeferralPolicy
 from switchboard.errors import BundleError, TaxonomyError
 from switchboard.schemas import ModelInfo
 from switchboard.taxonomy import Taxonomy
@@ -49,6 +50,8 @@ class BundleMetadata(BaseModel):
     num_labels: int = Field(ge=1)
     input_names: list[str]
     output_name: str = "logits"
+    temperature: float = Field(default=1.0, gt=0, description="Probabilities are softmax(logits / temperature).")
+    deferral: DeferralPolicy = Field(default_factory=DeferralPolicy, description="When a human must review.")
     metrics: dict[str, float] = Field(default_factory=dict)
     parity: dict[str, float] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)

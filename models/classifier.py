@@ -10,6 +10,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from models.bundle import Bundle, load_bundle
+from switchboard.deferral import route
 from switchboard.errors import BundleError
 from switchboard.schemas import Alternative, ModelInfo, Prediction, ScoredCategory, ScoredOwner
 from switchboard.settings import Settings
@@ -27,8 +28,9 @@ def softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:
 
 @dataclass(frozen=True)
 class ScoredBatch:
-    """Category probabilities for a batch of already-cleaned texts."""
+    """Raw logits and calibrated category probabilities for a batch of already-cleaned texts."""
 
+    logits: NDArray[np.float32]
     probabilities: NDArray[np.float32]
     truncated: list[bool]
 
@@ -121,22 +123,27 @@ class Classifier:
         return np.asarray(result[0], dtype=np.float32)
 
     def score_clean(self, texts: list[str]) -> ScoredBatch:
-        """Probabilities for texts that already went through ``clean_text``."""
-        probs: list[NDArray[np.float32]] = []
+        """Logits and probabilities (softmax of logits / the bundle's temperature) for cleaned texts."""
+        logits: list[NDArray[np.float32]] = []
         truncated: list[bool] = []
         # sort by length so each inference batch pads little, then restore the order
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             enc = self.encoder.encode([texts[i] for i in chunk])
-            probs.append(softmax(self._run(enc.as_feed())))
+            logits.append(self._run(enc.as_feed()))
             truncated.extend(enc.truncated)
         if not texts:
-            return ScoredBatch(np.zeros((0, len(self.labels)), dtype=np.float32), [])
-        stacked = np.concatenate(probs)
+            empty = np.zeros((0, len(self.labels)), dtype=np.float32)
+            return ScoredBatch(empty, empty, [])
         inverse = np.empty(len(order), dtype=np.int64)
         inverse[np.asarray(order)] = np.arange(len(order))
-        return ScoredBatch(stacked[inverse], [truncated[j] for j in inverse])
+        raw = np.concatenate(logits)[inverse]
+        return ScoredBatch(raw, softmax(raw / self.temperature), [truncated[j] for j in inverse])
+
+    @property
+    def temperature(self) -> float:
+        return self.bundle.metadata.temperature
 
     def owner_probabilities(self, probabilities: NDArray[np.float32]) -> NDArray[np.float32]:
         return np.asarray(probabilities @ self._routing, dtype=np.float32)
@@ -160,9 +167,14 @@ class Classifier:
         taxonomy = self.bundle.taxonomy
         owner_probs = self.owner_probabilities(probs[None, :])[0]
         top = np.argsort(-probs, kind="stable")[:TOP_K]
-        best = int(top[0])
-        best_owner = int(np.argmax(owner_probs))
+        owner_order = np.argsort(-owner_probs, kind="stable")[:2]
+        best, best_owner = int(top[0]), int(owner_order[0])
         cat_id, owner_id = self.labels[best], self._owners[best_owner]
+        routing = route(
+            self.bundle.metadata.deferral,
+            (float(probs[best]), float(probs[top[1]]) if len(top) > 1 else 0.0),
+            (float(owner_probs[best_owner]), float(owner_probs[owner_order[1]]) if len(owner_order) > 1 else 0.0),
+        )
         return Prediction(
             category=ScoredCategory(
                 id=cat_id, name=taxonomy.category_by_id[cat_id].name, confidence=_unit(probs[best])
@@ -179,6 +191,7 @@ class Classifier:
                 for i in top
             ],
             truncated=truncated,
+            routing=routing,
         )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from switchboard.deferral import Routing
+
 
 class ScoredCategory(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -40,6 +42,7 @@ class Prediction(BaseModel):
     owner: ScoredOwner
     alternatives: list[Alternative]
     truncated: bool = Field(description="True when the text was cut to the character or token limit.")
+    routing: Routing = Field(description="Auto-applied or sent to review, per field, by the bundle's policy.")
 
 
 class ModelInfo(BaseModel):

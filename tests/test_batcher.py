@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from serving.batcher import MicroBatcher, Overloaded
+from switchboard.deferral import Routing
 from switchboard.schemas import Alternative, ModelInfo, Prediction, ScoredCategory, ScoredOwner
 from switchboard.text import CleanText
 
@@ -32,6 +33,7 @@ class SlowEcho:
                 owner=ScoredOwner(id="o", name="O", confidence=1.0),
                 alternatives=[Alternative(category=c.text, owner="o", confidence=1.0)],
                 truncated=c.truncated,
+                routing=Routing(category="auto", owner="auto", auto_routed=True),
             )
             for c in items
         ]

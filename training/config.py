@@ -57,6 +57,16 @@ class ExportConfig(BaseModel):
     parity_samples: int = Field(default=256, ge=1, le=100_000)
 
 
+class DeferralTargets(BaseModel):
+    """Accuracy the auto-applied predictions must reach on the validation split; thresholds follow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calibrate: bool = Field(default=True, description="Fit a temperature on the validation split.")
+    category_target: float = Field(default=0.95, gt=0, le=1.0)
+    owner_target: float = Field(default=0.98, gt=0, le=1.0)
+
+
 class TrainingConfig(BaseModel):
     """A complete, validated training run description."""
 
@@ -69,6 +79,7 @@ class TrainingConfig(BaseModel):
     data: DataConfig
     hyperparameters: HyperParameters = HyperParameters()
     export: ExportConfig = ExportConfig()
+    deferral: DeferralTargets = DeferralTargets()
     output_dir: Path = Path(".switchboard/runs/latest")
     register_version: bool = Field(default=True, description="Register the bundle in the model registry.")
     alias: str | None = Field(default="champion", description="Registry alias the new version gets.")

@@ -6,14 +6,19 @@ import logging
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from evaluation.report import EvaluationReport, evaluate_bundle, write_report
+from evaluation.thresholds import ThresholdReport, sweep
 from models.bundle import Bundle, write_manifest
+from models.calibration import fit_temperature
+from models.classifier import Classifier, softmax
 from models.export import export_bundle
 from switchboard.corpus import LabelledData, read_labelled, stratified_split
 from switchboard.errors import DataError
 from switchboard.settings import Settings
 from switchboard.taxonomy import Taxonomy
-from training.config import TrainingConfig
+from training.config import DeferralTargets, TrainingConfig
 from training.network import resolve_base_model, save_checkpoint
 from training.tracking import RegisteredVersion, Tracker
 from training.trainer import fit
@@ -117,6 +122,16 @@ def run_training(config: TrainingConfig, settings: Settings) -> TrainingOutcome:
         tracker.log_metrics({f"parity_{k}": v for k, v in parity.items()})
         report = None
         if validation is not None and len(validation):
+            bundle, thresholds = calibrate_and_choose_policy(bundle, validation, config.deferral)
+            (out / "report").mkdir(parents=True, exist_ok=True)
+            (out / "report" / "thresholds.json").write_text(thresholds.model_dump_json(indent=1), encoding="utf-8")
+            tracker.log_metrics(
+                {
+                    "temperature": bundle.metadata.temperature,
+                    "owner_threshold": bundle.metadata.deferral.owner.threshold,
+                    "category_threshold": bundle.metadata.deferral.category.threshold,
+                }
+            )
             report = evaluate_bundle(bundle, validation, split="validation")
             write_report(report, out / "report")
             bundle = _with_metrics(bundle, report)
@@ -144,12 +159,38 @@ def run_training(config: TrainingConfig, settings: Settings) -> TrainingOutcome:
     return TrainingOutcome(bundle, report, run_id, registered, result.seconds, time.perf_counter() - started)
 
 
+def calibrate_and_choose_policy(
+    bundle: Bundle, validation: LabelledData, targets: DeferralTargets
+) -> tuple[Bundle, ThresholdReport]:
+    """Fit the temperature on ``validation``, sweep thresholds on the calibrated probabilities, and write
+    both into the bundle's metadata."""
+    classifier = Classifier(bundle, intra_op_threads=0)
+    logits = classifier.score_clean(validation.texts).logits
+    index = {lab: i for i, lab in enumerate(bundle.labels)}
+    known = [i for i, lab in enumerate(validation.labels) if lab in index]
+    gold = np.array([index[validation.labels[i]] for i in known], dtype=np.int64)
+    logits = logits[known]
+    temperature = fit_temperature(logits, gold) if targets.calibrate else 1.0
+    probs = softmax(logits / temperature)
+    owner_index = {o: i for i, o in enumerate(classifier.owners)}
+    owner_gold = np.array([owner_index[bundle.taxonomy.leaf_owner[bundle.labels[g]]] for g in gold], dtype=np.int64)
+    thresholds = sweep(
+        probs, gold, classifier.owner_probabilities(probs), owner_gold, targets.category_target, targets.owner_target
+    )
+    meta = bundle.metadata.model_copy(update={"temperature": temperature, "deferral": thresholds.policy()})
+    log.info("temperature %.3f, deferral policy %s", temperature, meta.deferral)
+    return write_manifest(bundle.path, list(bundle.labels), bundle.taxonomy, meta), thresholds
+
+
 def _with_metrics(bundle: Bundle, report: EvaluationReport) -> Bundle:
     """Record the validation metrics in the bundle's metadata (re-checksummed via write_manifest)."""
     metrics = {
         "validation_accuracy": report.scores.accuracy,
         "validation_macro_f1": report.scores.macro_f1,
         "validation_owner_accuracy": report.owner_accuracy,
+        "validation_ece": report.calibration.ece,
+        "validation_owner_auto_rate": report.deferral.owner_auto_rate,
+        "validation_owner_auto_accuracy": report.deferral.owner_auto_accuracy,
     }
     meta = bundle.metadata.model_copy(update={"metrics": {**bundle.metadata.metrics, **metrics}})
     return write_manifest(bundle.path, list(bundle.labels), bundle.taxonomy, meta)
