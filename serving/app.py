@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from labeling.queue import QueuePolicy
+from labeling.routes import router as labeling_router
 from models.classifier import Classifier
 from serving.batcher import MicroBatcher
 from serving.errors import install_error_handlers
@@ -40,11 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         classifier = load_classifier(settings)
-        database = None
-        if settings.auth_required:
-            database = Database(settings.database)
-            database.upgrade()
-            app.state.keys = KeyCache(database, ttl_s=settings.key_cache_ttl_s)
+        database = Database(settings.database)
+        database.upgrade()
+        app.state.database = database
+        app.state.keys = KeyCache(database, ttl_s=settings.key_cache_ttl_s)
+        app.state.queue_policy = QueuePolicy(qa_rate=settings.qa_sample_rate, agreement_rate=settings.agreement_rate)
         batcher = MicroBatcher(
             classifier,
             max_batch_items=settings.max_batch_inference_items,
@@ -61,8 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.batcher = None
             await batcher.stop()
-            if database is not None:
-                database.dispose()
+            database.dispose()
 
     app = FastAPI(
         title="Switchboard",
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.batcher = None
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(labeling_router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

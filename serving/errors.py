@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from serving.batcher import Overloaded
 from switchboard.errors import (
     BundleError,
+    ConflictError,
     Forbidden,
     InputError,
     NotFoundError,
@@ -53,6 +54,7 @@ def install_error_handlers(app: FastAPI) -> None:
         InputError: 422,
         PayloadTooLarge: 413,
         NotFoundError: 404,
+        ConflictError: 409,
         Forbidden: 403,
     }
     for error_type, status in simple.items():

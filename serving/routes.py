@@ -120,19 +120,7 @@ async def classify(
         predictions, info = await batcher.submit([cleaned])
         metrics.observe_predictions(predictions)
         return _json(ClassifyResponse.model_construct(id=body.id, model=info, **dict(predictions[0])))
-    if len(body.items) > settings.max_batch_items:
-        raise PayloadTooLarge(f"batch has {len(body.items)} items; the limit is {settings.max_batch_items}")
-    errors: list[ItemError] = []
-    accepted: list[tuple[int, ClassifyItem, CleanText]] = []
-    for index, raw in enumerate(body.items):
-        ref = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
-        try:
-            item = _item_adapter.validate_python(raw)
-            accepted.append((index, item, clean_text(item.text, settings.max_text_chars)))
-        except ValidationError as exc:
-            errors.append(ItemError(index=index, id=ref, message=describe_validation(exc.errors())))
-        except InputError as exc:
-            errors.append(ItemError(index=index, id=ref, message=f"text: {exc}"))
+    accepted, errors = validate_items(body.items, settings)
     metrics.item_errors.inc(len(errors))
     predictions, info = await batcher.submit([c for _, _, c in accepted])
     metrics.observe_predictions(predictions)
@@ -147,6 +135,26 @@ def _json(payload: ClassifyResponse | BatchClassifyResponse) -> Response:
     """Serialise once: the parts are validated domain objects, so FastAPI's second validation of the
     response model (costly for large batches) is skipped; ``response_model`` still documents the shape."""
     return Response(payload.model_dump_json(), media_type="application/json")
+
+
+def validate_items(
+    items: list[Any], settings: Settings
+) -> tuple[list[tuple[int, ClassifyItem, CleanText]], list[ItemError]]:
+    """Validate and clean each batch item on its own: good ones are returned, bad ones become item errors."""
+    if len(items) > settings.max_batch_items:
+        raise PayloadTooLarge(f"batch has {len(items)} items; the limit is {settings.max_batch_items}")
+    errors: list[ItemError] = []
+    accepted: list[tuple[int, ClassifyItem, CleanText]] = []
+    for index, raw in enumerate(items):
+        ref = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        try:
+            item = _item_adapter.validate_python(raw)
+            accepted.append((index, item, clean_text(item.text, settings.max_text_chars)))
+        except ValidationError as exc:
+            errors.append(ItemError(index=index, id=ref, message=describe_validation(exc.errors())))
+        except InputError as exc:
+            errors.append(ItemError(index=index, id=ref, message=f"text: {exc}"))
+    return accepted, errors
 
 
 @router.post("/v1/admin/reload", response_model=ModelInfo, responses=_ERRORS, tags=["admin"])

@@ -37,4 +37,5 @@ def require(action: Action) -> Callable[..., ApiKey | None]:
 
 
 CanClassify = Annotated[ApiKey | None, Depends(require(Action.classify))]
+CanReview = Annotated[ApiKey | None, Depends(require(Action.review))]
 CanAdmin = Annotated[ApiKey | None, Depends(require(Action.admin))]

@@ -10,13 +10,15 @@
     │   └── ParityError    the exported model disagrees with the original beyond tolerance
     ├── TrackingError      the MLflow tracking store or model registry cannot be used
     ├── StorageError       the database cannot be used (unreachable, not migrated, ...)
-    ├── NotFoundError      a stored object (API key, ...) does not exist
+    ├── NotFoundError      a stored object (API key, review task, ...) does not exist
+    ├── ConflictError      the action clashes with the stored state (task completed by someone else, ...)
+    │   └── StaleTaskError a review task was made under a taxonomy version no longer in force
     └── AccessError        a request is not allowed
         ├── Unauthenticated    no valid API key (HTTP 401)
         └── Forbidden          a valid key whose role does not allow the action (HTTP 403)
 
 Serving maps ``InputError`` to HTTP 422, ``BundleError`` to a failed start-up / 503 and the access errors
-to 401/403 (all in serving/errors.py);
+to 401/403, ``NotFoundError`` to 404 and ``ConflictError`` to 409 (all in serving/errors.py);
 the CLI prints any ``SwitchboardError`` as a one-line error and exits with status 2.
 """
 
@@ -65,6 +67,14 @@ class StorageError(SwitchboardError):
 
 class NotFoundError(SwitchboardError):
     """A stored object does not exist."""
+
+
+class ConflictError(SwitchboardError):
+    """The action clashes with the stored state."""
+
+
+class StaleTaskError(ConflictError):
+    """A review task belongs to a taxonomy version that is no longer in force."""
 
 
 class AccessError(SwitchboardError):

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite under `home`.")
     auth_required: bool = Field(default=False, description="Require an API key on every API call.")
     key_cache_ttl_s: float = Field(default=30.0, ge=0, le=3600, description="How long a verified key is cached.")
+    qa_sample_rate: float = Field(default=0.02, ge=0, le=1, description="Share of auto-routed items sent to QA.")
+    agreement_rate: float = Field(default=0.1, ge=0, le=1, description="Share of tasks two annotators answer.")
     max_text_chars: int = Field(default=5_000, ge=16, le=1_000_000)
     max_batch_items: int = Field(default=256, ge=1, le=10_000, description="Items per batch request.")
     max_request_bytes: int = Field(default=2_000_000, ge=1_024, description="Larger request bodies get 413.")

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from switchboard.storage import Database, sqlite_url
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# nothing a test does may write into the checkout's .switchboard folder
+os.environ["SWITCHBOARD_HOME"] = tempfile.mkdtemp(prefix="switchboard-tests-")
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO / "switchboard" / "demo"
@@ -111,3 +118,39 @@ def bundle_copy(bundle_path: Path, tmp_path: Path) -> Path:
     target = tmp_path / "bundle"
     shutil.copytree(bundle_path, target)
     return target
+
+
+POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_database() -> Iterator[Database]:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_URL)
+    schema = f"sb_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({exc.__class__.__name__}); .ci/run starts it")
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    db = Database(f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}")
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        database = Database(sqlite_url(tmp_path / "sb.db"))
+        yield database
+        database.dispose()
+    else:
+        yield from _postgres_database()

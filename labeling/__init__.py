@@ -1,0 +1,1 @@
+"""Human in the loop: stored feedback, the review queue, annotator answers, agreement, label export."""
