@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint benchmark loadtest clean
+.PHONY: install demo test test-fast lint chromium benchmark loadtest clean
 
 $(STAMP): pyproject.toml
 	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
@@ -20,8 +20,13 @@ demo: install
 	$(VENV)/bin/switchboard demo
 
 ## Lint, type-check and run the whole test suite (what CI runs).
-test: install lint
+test: install lint chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Debian's headless Chromium for the annotator-page test (Playwright never downloads a browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || echo "warning: chromium not installed; the browser test will be skipped"
 
 ## The suite without the tests that fine-tune the real all-MiniLM-L6-v2.
 test-fast: install
