@@ -228,6 +228,161 @@ def demo(
         _serve(settings, None, None)
 
 
+@app.command()
+@cli_errors
+def thresholds(
+    data: Annotated[Path, typer.Option(help="Labelled held-out file (not the training data).")],
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+    owner_target: Annotated[float, typer.Option(min=0.01, max=1.0)] = 0.98,
+    category_target: Annotated[float, typer.Option(min=0.01, max=1.0)] = 0.95,
+    apply: Annotated[bool, typer.Option(help="Write the chosen policy into the bundle.")] = False,
+) -> None:
+    """Sweep deferral thresholds: coverage vs accuracy per field, and the policy that meets the targets."""
+    from evaluation.thresholds import coverage_table, sweep
+    from models.bundle import load_bundle, write_manifest
+    from models.classifier import Classifier
+    from switchboard.corpus import read_labelled
+
+    loaded = load_bundle(_resolve_bundle(_settings(), bundle, alias))
+    clf = Classifier(loaded, intra_op_threads=0)
+    corpus = read_labelled(data, text_column, label_column, loaded.taxonomy)
+    probs = clf.score_clean(corpus.texts).probabilities
+    index = {lab: i for i, lab in enumerate(clf.labels)}
+    known = [i for i, lab in enumerate(corpus.labels) if lab in index]
+    import numpy as np
+
+    gold = np.array([index[corpus.labels[i]] for i in known], dtype=np.int64)
+    owner_index = {o: i for i, o in enumerate(clf.owners)}
+    owner_gold = np.array([owner_index[loaded.taxonomy.leaf_owner[clf.labels[g]]] for g in gold], dtype=np.int64)
+    report = sweep(probs[known], gold, clf.owner_probabilities(probs[known]), owner_gold, category_target, owner_target)
+    for field_sweep in (report.category, report.owner):
+        typer.echo(coverage_table(field_sweep) + "\n")
+        chosen = field_sweep.chosen
+        typer.echo(
+            f"{field_sweep.field}: "
+            + (
+                f"threshold {chosen.threshold:.2f}, margin {chosen.min_margin:.2f} → coverage {chosen.coverage:.3f}, "
+                f"accuracy {chosen.accuracy:.4f} (target {field_sweep.target})"
+                if chosen
+                else f"no setting reaches {field_sweep.target}: every item goes to review"
+            )
+            + "\n"
+        )
+    if apply:
+        meta = loaded.metadata.model_copy(update={"deferral": report.policy()})
+        write_manifest(loaded.path, list(loaded.labels), loaded.taxonomy, meta)
+        typer.echo(f"policy written to {loaded.path / 'metadata.json'}")
+
+
+review_app = typer.Typer(help="The review queue: label export and label-quality checks.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+@cli_errors
+def review_export(
+    out: Annotated[Path, typer.Option(help=".parquet, .csv or .jsonl")],
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+    text_column: Annotated[str, typer.Option(help="Match the training config's data.text_column.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Match the training config's data.label_column.")] = "label",
+) -> None:
+    """Export accepted labels (newest per item, taxonomy in force) as a training data set."""
+    from labeling.export import export_labels
+    from models.bundle import load_bundle
+
+    taxonomy = load_bundle(_resolve_bundle(_settings(), bundle, alias)).taxonomy
+    n = export_labels(_database(), taxonomy, out, text_column=text_column, label_column=label_column)
+    typer.echo(f"wrote {n} labels (taxonomy {taxonomy.version}) to {out}")
+
+
+@review_app.command("label-issues")
+@cli_errors
+def review_label_issues(
+    data: Annotated[Path | None, typer.Option(help="Check a labelled file instead of the stored labels.")] = None,
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+    show: Annotated[int, typer.Option(min=0)] = 20,
+) -> None:
+    """Find likely label errors (confident learning); stored ones are queued for re-review."""
+    from labeling.quality import find_label_issues, queue_label_issues
+    from models.bundle import load_bundle
+    from models.classifier import Classifier
+    from switchboard.corpus import read_labelled
+
+    loaded = load_bundle(_resolve_bundle(_settings(), bundle, alias))
+    clf = Classifier(loaded, intra_op_threads=0)
+    if data is not None:
+        corpus = read_labelled(data, text_column, label_column, loaded.taxonomy)
+        issues = find_label_issues(clf, corpus.texts, corpus.labels)
+        typer.echo(f"{len(issues)} likely label errors in {len(corpus)} rows of {data}")
+    else:
+        issues, task_ids = queue_label_issues(_database(), clf)
+        typer.echo(f"{len(issues)} likely label errors in the stored labels; {len(task_ids)} queued for re-review")
+    for issue in issues[:show]:
+        typer.echo(
+            json.dumps(
+                {
+                    "row": issue.index + 1,
+                    "text": issue.text,
+                    "given": issue.given,
+                    "suggested": issue.suggested,
+                    "self_confidence": round(issue.self_confidence, 4),
+                }
+            )
+        )
+
+
+@app.command()
+@cli_errors
+def retrain(
+    config: ConfigOpt,
+    corrections: Annotated[Path, typer.Option(help="Exported labels (`switchboard review export`).")],
+    test: Annotated[Path, typer.Option(help="Fixed labelled test set for the before/after comparison.")],
+    test_label_column: Annotated[str, typer.Option()] = "label",
+    output_dir: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Retrain with the human corrections added, track it, and compare it with the current champion on `test`."""
+    from evaluation.report import evaluate_bundle
+    from models.bundle import load_bundle
+    from switchboard.corpus import read_labelled
+    from training.config import TrainingConfig
+    from training.pipeline import run_training
+
+    settings = _settings()
+    cfg = TrainingConfig.load(config, output_dir=str(output_dir) if output_dir else None)
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"extra": [*cfg.data.extra, corrections]})})
+    before_bundle = load_bundle(_resolve_bundle(settings, None, None))
+    corpus = read_labelled(test, "text", test_label_column, before_bundle.taxonomy)
+    before = evaluate_bundle(before_bundle, corpus, split=test.name)
+    outcome = run_training(cfg, settings)
+    after = evaluate_bundle(outcome.bundle, corpus, split=test.name)
+    result = {
+        "test": str(test),
+        "n": after.n,
+        "before": {
+            "model": before.model.version,
+            "accuracy": before.scores.accuracy,
+            "macro_f1": before.scores.macro_f1,
+            "owner_accuracy": before.owner_accuracy,
+        },
+        "after": {
+            "model": after.model.version,
+            "accuracy": after.scores.accuracy,
+            "macro_f1": after.scores.macro_f1,
+            "owner_accuracy": after.owner_accuracy,
+            "mlflow_run": outcome.run_id,
+            "registered_version": outcome.registered.version if outcome.registered else None,
+        },
+    }
+    typer.echo(json.dumps(result, indent=2))
+
+
 keys_app = typer.Typer(
     help="API keys (stored hashed): service → classify, annotator → review, admin → all.", no_args_is_help=True
 )

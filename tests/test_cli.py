@@ -100,3 +100,89 @@ def test_key_management_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert bad.exit_code == 2 and "unknown role 'root'" in bad.stderr
     missing = runner.invoke(app, ["keys", "revoke", "nope"])
     assert missing.exit_code == 2 and "no API key with id 'nope'" in missing.stderr
+
+
+def test_thresholds_command_sweeps_and_applies(bundle_copy: Path, env: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "thresholds",
+            "--bundle",
+            str(bundle_copy),
+            "--data",
+            str(DEMO_DATA),
+            "--label-column",
+            "category",
+            "--owner-target",
+            "0.9",
+            "--apply",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "| owner threshold" in result.stdout and "coverage" in result.stdout
+    meta = json.loads((bundle_copy / "metadata.json").read_text())
+    assert meta["deferral"]["chosen_for"]["owner"] == 0.9
+
+
+def test_review_commands_and_retrain_from_corrections(
+    bundle_path: Path, tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labeling import queue
+    from models.bundle import load_bundle
+    from models.classifier import Classifier
+    from switchboard.settings import Settings
+    from switchboard.storage import Database
+    from switchboard.text import CleanText
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("SWITCHBOARD_HOME", str(home))
+    monkeypatch.setenv("SWITCHBOARD_BUNDLE_PATH", str(bundle_path))
+    empty = runner.invoke(app, ["review", "export", "--out", str(tmp_path / "c.csv")])
+    assert empty.exit_code == 2 and "no accepted labels" in empty.stderr
+    clf = Classifier(load_bundle(bundle_path))
+    db = Database(Settings(home=home).database)
+    db.upgrade()
+    texts = ["the driver threw my bags", "refund never came", "app froze at payment", "charged me twice"]
+    gold = ["courier_conduct", "refund_delay", "app_crash", "double_charge"]
+    ingested = queue.ingest(
+        db,
+        clf.info,
+        [(CleanText(t, False), None, None) for t in texts],
+        clf.predict(texts),
+        queue.QueuePolicy(qa_rate=1.0, agreement_rate=0.0, seed=0),
+    )
+    for ing, label in zip(ingested, gold, strict=True):
+        if ing.task_id is not None:
+            queue.submit(db, ing.task_id, "ann", "label", clf.bundle.taxonomy, category=label)
+    exported = runner.invoke(app, ["review", "export", "--out", str(tmp_path / "c.csv"), "--label-column", "category"])
+    assert exported.exit_code == 0, exported.output
+    assert "wrote 4 labels (taxonomy demo-2026.1)" in exported.stdout
+    issues = runner.invoke(app, ["review", "label-issues"])
+    assert issues.exit_code == 0 and "likely label errors in the stored labels" in issues.stdout
+    file_issues = runner.invoke(
+        app, ["review", "label-issues", "--data", str(DEMO_DATA), "--label-column", "category", "--show", "2"]
+    )
+    assert file_issues.exit_code == 0 and f"rows of {DEMO_DATA}" in file_issues.stdout
+
+    raw = tiny_config_dict(tiny_base_model, tmp_path / "out", epochs=1)
+    raw.update(experiment="retrain", model_name="retrain-classifier")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = runner.invoke(
+        app,
+        [
+            "retrain",
+            "--config",
+            str(cfg),
+            "--corrections",
+            str(tmp_path / "c.csv"),
+            "--test",
+            str(DEMO_DATA),
+            "--test-label-column",
+            "category",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    assert report["n"] == 302 and report["before"]["model"] != report["after"]["model"]
+    assert 0 <= report["after"]["accuracy"] <= 1 and report["after"]["registered_version"] == "1"

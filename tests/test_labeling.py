@@ -156,3 +156,43 @@ def test_feedback_to_review_over_http(review_client: TestClient) -> None:
     assert c.get("/v1/review/agreement").json()["items"] == 0
     assert c.get("/v1/review/taxonomy").json()["version"] == "demo-2026.1"
     assert "Switchboard review" in c.get("/review").text
+
+
+def test_label_issues_are_found_and_queued(db: Database, bundle_path: Path, tmp_path: Path) -> None:
+    from labeling.export import export_labels
+    from labeling.quality import find_label_issues, queue_label_issues
+    from models.classifier import Classifier
+    from switchboard.corpus import read_labelled
+    from tests.conftest import DEMO_DATA
+
+    clf = Classifier(load_bundle(bundle_path))
+    data = read_labelled(DEMO_DATA, "text", "category", clf.bundle.taxonomy)
+    flipped = list(data.labels)
+    for i in range(0, 40, 4):  # corrupt every 4th of the first 40 labels
+        flipped[i] = "app_crash" if flipped[i] != "app_crash" else "refund_delay"
+    issues = find_label_issues(clf, data.texts, flipped)
+    found = {i.index for i in issues}
+    corrupted = set(range(0, 40, 4))
+    assert len(found & corrupted) >= 5  # most corrupted labels are caught
+    assert all(flipped[i.index] == i.given for i in issues)
+
+    db.upgrade()
+    taxonomy = clf.bundle.taxonomy
+    model = ModelInfo(name="m", version="1", taxonomy_version=taxonomy.version)
+    items = [(CleanText(t, False), None, None) for t in data.texts[:40]]
+    ingested = queue.ingest(
+        db, model, items, clf.predict(data.texts[:40]), queue.QueuePolicy(qa_rate=1.0, agreement_rate=0.0, seed=0)
+    )
+    for ing, label in zip(ingested, flipped[:40], strict=True):
+        if ing.task_id is not None:
+            queue.submit(db, ing.task_id, "ann", "label", taxonomy, category=label)
+    issues, task_ids = queue_label_issues(db, clf)
+    assert task_ids and len(task_ids) == len(issues)
+    assert queue.stats(db)["open_label_issue"] == len(task_ids)
+    assert queue_label_issues(db, clf)[1] == []  # already queued: not queued twice
+    out = tmp_path / "labels.parquet"
+    assert export_labels(db, taxonomy, out) == 40
+    exported = read_labelled(out, "text", "label", taxonomy)
+    assert sorted(zip(exported.texts, exported.labels, strict=True)) == sorted(
+        zip(data.texts[:40], flipped[:40], strict=True)
+    )

@@ -18,6 +18,9 @@ class DataConfig(BaseModel):
 
     train: Path = Field(description="CSV, JSONL or Parquet file with labelled feedback.")
     validation: Path | None = Field(default=None, description="Held-out file; else split off `train`.")
+    extra: list[Path] = Field(
+        default_factory=list, description="More labelled files appended to `train` (e.g. exported corrections)."
+    )
     validation_fraction: float = Field(default=0.1, ge=0.0, lt=0.5)
     text_column: str = "text"
     label_column: str = "label"
@@ -123,6 +126,7 @@ class TrainingConfig(BaseModel):
             update={
                 "train": _rebase(base, config.data.train),
                 "validation": _rebase(base, config.data.validation) if config.data.validation else None,
+                "extra": [_rebase(base, p) for p in config.data.extra],
             }
         )
         updates: dict[str, Any] = {"taxonomy": _rebase(base, config.taxonomy), "data": data}

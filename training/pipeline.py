@@ -39,6 +39,9 @@ class TrainingOutcome:
 def load_data(config: TrainingConfig, taxonomy: Taxonomy) -> tuple[LabelledData, LabelledData | None]:
     d = config.data
     train = read_labelled(d.train, d.text_column, d.label_column, taxonomy)
+    for extra in d.extra:  # corrections and other labelled files: same columns, same taxonomy
+        more = read_labelled(extra, d.text_column, d.label_column, taxonomy)
+        train = LabelledData(train.texts + more.texts, train.labels + more.labels)
     if d.validation is not None:
         return train, read_labelled(d.validation, d.text_column, d.label_column, taxonomy)
     if d.validation_fraction > 0:
