@@ -14,6 +14,7 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY switchboard ./switchboard
 COPY serving ./serving
+COPY labeling ./labeling
 COPY models ./models
 COPY evaluation ./evaluation
 COPY training ./training

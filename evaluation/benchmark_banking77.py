@@ -9,20 +9,22 @@ Data: ../shared/data/banking77 (PolyAI, CC-BY-4.0). Nothing is copied into the r
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
-import sys
 import time
 from pathlib import Path
 
-from evaluation.benchmarks import banking77_dir, banking77_taxonomy, single_item_latency, tfidf_svm_baseline
+from evaluation.benchmarks import (
+    banking77_dir,
+    banking77_taxonomy,
+    run_benchmark,
+    single_item_latency,
+    tfidf_svm_baseline,
+)
 from evaluation.report import evaluate_classifier, write_report
 from evaluation.scorer import score
 from models.classifier import Classifier
 from models.export import export_bundle
 from switchboard.corpus import read_labelled
-from switchboard.errors import SwitchboardError
 from switchboard.settings import load_settings
 from training.config import TrainingConfig
 from training.network import load_checkpoint
@@ -39,19 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-items", type=int, default=1000)
     parser.add_argument("--work-dir", type=Path, default=Path(".switchboard/bench/banking77"))
     parser.add_argument("--data-root", type=Path, default=None, help="default: ../shared/data")
-    args = parser.parse_args(argv)
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(var, "1")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    for ours in ("training", "models", "evaluation"):
-        logging.getLogger(ours).setLevel(logging.INFO)
-    try:
-        results = run(args)
-    except SwitchboardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(results, indent=2))
-    return 0
+    return run_benchmark(run, parser.parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -130,7 +120,6 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "int8_minus_fp32_accuracy_points": round(100 * (int8_report.scores.accuracy - fp32_report.scores.accuracy), 2),
         "machine": f"{os.cpu_count()} CPU cores",
     }
-    (work / "benchmark.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return results
 
 

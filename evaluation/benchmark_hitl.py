@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import logging
 import os
-import sys
 import time
 from pathlib import Path
 
-from evaluation.benchmarks import banking77_dir, banking77_taxonomy
+from evaluation.benchmarks import banking77_dir, banking77_taxonomy, run_benchmark
 from evaluation.report import evaluate_bundle
 from labeling import queue
 from models.classifier import Classifier
 from switchboard.corpus import LabelledData, read_labelled, stratified_split
-from switchboard.errors import SwitchboardError
 from switchboard.settings import load_settings
 from switchboard.storage import Database
 from switchboard.text import CleanText
@@ -156,20 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs-full", type=int, default=5)
     parser.add_argument("--qa-rate", type=float, default=0.02)
     parser.add_argument("--work-dir", type=Path, default=Path(".switchboard/bench/hitl"))
-    args = parser.parse_args(argv)
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        os.environ.setdefault(var, "1")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    for ours in ("training", "models", "evaluation"):
-        logging.getLogger(ours).setLevel(logging.INFO)
-    try:
-        results = run(args)
-    except SwitchboardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(results, indent=2))
-    (args.work_dir / "benchmark.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return 0
+    return run_benchmark(run, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import logging
+import os
 import statistics
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from models.classifier import Classifier
-from switchboard.errors import DataError
+from switchboard.errors import DataError, SwitchboardError
 from switchboard.taxonomy import Taxonomy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,3 +81,21 @@ def tfidf_svm_baseline(train_texts: list[str], train_labels: list[str], test_tex
     )
     model.fit(train_texts, train_labels)
     return [str(p) for p in model.predict(test_texts)]
+
+
+def run_benchmark(run: Callable[[argparse.Namespace], dict[str, object]], args: argparse.Namespace) -> int:
+    """Offline, quiet but for our progress lines; prints the figures and writes ``<work_dir>/benchmark.json``."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ.setdefault(var, "1")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    for ours in ("training", "models", "evaluation"):
+        logging.getLogger(ours).setLevel(logging.INFO)
+    try:
+        results = run(args)
+    except SwitchboardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(results, indent=2))
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    (args.work_dir / "benchmark.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0

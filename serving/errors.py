@@ -19,6 +19,7 @@ from switchboard.errors import (
     StorageError,
     SwitchboardError,
     Unauthenticated,
+    describe_validation,
 )
 
 _TAGS = {"body", "single", "batch"}
@@ -28,13 +29,9 @@ class PayloadTooLarge(SwitchboardError):
     """A request carries more than the configured limit."""
 
 
-def describe_validation(errors: Sequence[Mapping[str, Any]]) -> str:
-    parts = []
-    for err in errors:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in _TAGS)
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
+def describe_request_errors(errors: Sequence[Mapping[str, Any]]) -> str:
+    """Validation errors of a request body, without FastAPI's "body" and our union tags in the paths."""
+    return describe_validation(errors, skip=_TAGS)
 
 
 def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -48,7 +45,7 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": [p for p in e.get("loc", ()) if p not in _TAGS], "msg": e.get("msg"), "type": e.get("type")}
             for e in exc.errors()
         ]
-        return JSONResponse(status_code=422, content={"detail": describe_validation(errors), "errors": errors})
+        return JSONResponse(status_code=422, content={"detail": describe_request_errors(errors), "errors": errors})
 
     simple: dict[type[SwitchboardError], int] = {
         InputError: 422,

@@ -11,7 +11,7 @@ from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
 from models.classifier import Classifier
 from serving.batcher import MicroBatcher
-from serving.errors import PayloadTooLarge, describe_validation
+from serving.errors import PayloadTooLarge, describe_request_errors
 from serving.metrics import ServingMetrics
 from serving.schemas import (
     BatchClassifyResponse,
@@ -151,7 +151,7 @@ def validate_items(
             item = _item_adapter.validate_python(raw)
             accepted.append((index, item, clean_text(item.text, settings.max_text_chars)))
         except ValidationError as exc:
-            errors.append(ItemError(index=index, id=ref, message=describe_validation(exc.errors())))
+            errors.append(ItemError(index=index, id=ref, message=describe_request_errors(exc.errors())))
         except InputError as exc:
             errors.append(ItemError(index=index, id=ref, message=f"text: {exc}"))
     return accepted, errors

@@ -24,6 +24,9 @@ the CLI prints any ``SwitchboardError`` as a one-line error and exits with statu
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
 
 class SwitchboardError(Exception):
     """Base class of every error Switchboard raises on purpose."""
@@ -87,3 +90,16 @@ class Unauthenticated(AccessError):
 
 class Forbidden(AccessError):
     """Valid credentials whose role does not allow the action."""
+
+
+def describe_validation(errors: Iterable[Mapping[str, Any]], skip: Collection[object] = ()) -> str:
+    """pydantic's error list as one line naming each problem: ``field.path: message; ...``.
+
+    ``skip`` drops location parts that mean nothing to the reader (e.g. FastAPI's "body").
+    """
+    parts = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in skip)
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from switchboard.errors import ConfigError
+from switchboard.errors import ConfigError, describe_validation
 
 
 class Settings(BaseSettings):
@@ -77,8 +77,4 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {details}") from exc
+        raise ConfigError(f"invalid settings: {describe_validation(exc.errors())}") from exc

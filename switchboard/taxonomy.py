@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from switchboard.errors import TaxonomyError
+from switchboard.errors import TaxonomyError, describe_validation
 
 _ID = r"^\S+$"  # any id without whitespace: real taxonomies have ids like "Refund_not_showing_up"
 
@@ -149,7 +149,7 @@ class Taxonomy(BaseModel):
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
-            raise TaxonomyError(f"invalid taxonomy {source}: {_describe(exc)}") from exc
+            raise TaxonomyError(f"invalid taxonomy {source}: {describe_validation(exc.errors())}") from exc
 
     @classmethod
     def load(cls, path: str | Path) -> Taxonomy:
@@ -201,12 +201,3 @@ def _find_cycle(parents: Mapping[str, str | None]) -> list[str] | None:
             path.append(node)
             node = parents[node]
     return None
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)

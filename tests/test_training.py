@@ -17,7 +17,7 @@ from switchboard.taxonomy import Taxonomy
 from switchboard.tokenization import Encoder
 from tests.conftest import tiny_config_dict
 from training.config import HyperParameters, ParityTolerance, TrainingConfig
-from training.network import load_checkpoint, resolve_base_model, save_checkpoint
+from training.network import Checkpoint, load_checkpoint, resolve_base_model, save_checkpoint
 from training.trainer import FitResult, fit, predict_logits
 
 FEW = LabelledData(
@@ -50,6 +50,11 @@ def overfit(tiny_base_model: Path) -> FitResult:
     return fit(tiny_base_model, FEW, FEW, LABELS, hp)
 
 
+def _save(overfit: FitResult, base: Path, tmp_path: Path, taxonomy: Taxonomy) -> Checkpoint:
+    info = {"max_length": 32, "dropout": 0.0, "base_model": "tiny"}
+    return save_checkpoint(tmp_path / "ckpt", overfit.model, base / "tokenizer.json", LABELS, taxonomy, info, FEW.texts)
+
+
 def test_overfits_a_few_examples(overfit: FitResult) -> None:
     assert overfit.history[-1]["val_accuracy"] == 1.0
     assert overfit.history[-1]["train_loss"] < overfit.history[0]["train_loss"] / 5
@@ -60,15 +65,7 @@ def test_save_reload_gives_same_predictions(
 ) -> None:
     enc = Encoder.from_file(tiny_base_model / "tokenizer.json", 32)
     before = predict_logits(overfit.model, enc, FEW.texts)
-    save_checkpoint(
-        tmp_path / "ckpt",
-        overfit.model,
-        tiny_base_model / "tokenizer.json",
-        LABELS,
-        demo_taxonomy,
-        {"max_length": 32, "dropout": 0.0, "base_model": "tiny"},
-        FEW.texts,
-    )
+    _save(overfit, tiny_base_model, tmp_path, demo_taxonomy)
     reloaded = load_checkpoint(tmp_path / "ckpt")
     assert reloaded.labels == LABELS
     np.testing.assert_allclose(predict_logits(reloaded.model, enc, FEW.texts), before, atol=1e-5)
@@ -78,15 +75,7 @@ def test_save_reload_gives_same_predictions(
 def test_exported_bundle_matches_torch_and_batch_equals_single(
     overfit: FitResult, tiny_base_model: Path, tmp_path: Path, demo_taxonomy: Taxonomy, quantize: bool
 ) -> None:
-    ckpt = save_checkpoint(
-        tmp_path / "ckpt",
-        overfit.model,
-        tiny_base_model / "tokenizer.json",
-        LABELS,
-        demo_taxonomy,
-        {"max_length": 32, "dropout": 0.0, "base_model": "tiny"},
-        FEW.texts,
-    )
+    ckpt = _save(overfit, tiny_base_model, tmp_path, demo_taxonomy)
     tol = ParityTolerance(int8_min_top1_agreement=0.8, int8_max_prob_diff=0.5)
     bundle, parity = export_bundle(ckpt, tmp_path / "bundle", FEW.texts, "t", quantize=quantize, tolerance=tol)
     assert parity["fp32_top1_agreement"] == 1.0
@@ -105,15 +94,7 @@ def test_exported_bundle_matches_torch_and_batch_equals_single(
 def test_impossible_parity_tolerance_fails_the_export_and_writes_nothing(
     overfit: FitResult, tiny_base_model: Path, tmp_path: Path, demo_taxonomy: Taxonomy
 ) -> None:
-    ckpt = save_checkpoint(
-        tmp_path / "ckpt",
-        overfit.model,
-        tiny_base_model / "tokenizer.json",
-        LABELS,
-        demo_taxonomy,
-        {"max_length": 32, "dropout": 0.0, "base_model": "tiny"},
-        FEW.texts,
-    )
+    ckpt = _save(overfit, tiny_base_model, tmp_path, demo_taxonomy)
     strict = ParityTolerance(fp32_max_prob_diff=1e-12)
     with pytest.raises(ParityError, match="fp32 ONNX differs"):
         export_bundle(ckpt, tmp_path / "bundle", FEW.texts, "t", quantize=False, tolerance=strict)

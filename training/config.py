@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from switchboard.errors import ConfigError
+from switchboard.errors import ConfigError, describe_validation
 
 BUILTIN_BASE_MODEL = "builtin:all-MiniLM-L6-v2"
 
@@ -139,10 +139,7 @@ class TrainingConfig(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            details = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
-            )
-            raise ConfigError(f"invalid training config {source}: {details}") from exc
+            raise ConfigError(f"invalid training config {source}: {describe_validation(exc.errors())}") from exc
 
 
 def _rebase(base: Path, p: Path) -> Path:
