@@ -143,11 +143,13 @@ def export_bundle(
             log.info("int8 parity %s", int8_parity)
             if (
                 int8_parity.top1_agreement < tolerance.int8_min_top1_agreement
+                or int8_parity.mean_prob_diff > tolerance.int8_max_mean_prob_diff
                 or int8_parity.max_prob_diff > tolerance.int8_max_prob_diff
             ):
                 raise ParityError(
                     f"int8 ONNX breaks parity: top-1 agreement {int8_parity.top1_agreement:.4f} "
-                    f"(min {tolerance.int8_min_top1_agreement}), max prob diff {int8_parity.max_prob_diff:.4f} "
+                    f"(min {tolerance.int8_min_top1_agreement}), mean prob diff {int8_parity.mean_prob_diff:.5f} "
+                    f"(max {tolerance.int8_max_mean_prob_diff}), max prob diff {int8_parity.max_prob_diff:.4f} "
                     f"(max {tolerance.int8_max_prob_diff})"
                 )
             if not keep_fp32:

@@ -38,6 +38,12 @@ class ServingMetrics:
         self.predictions = Counter(
             "switchboard_predictions", "Predicted items by category and owner.", ["category", "owner"], registry=r
         )
+        self.decisions = Counter(
+            "switchboard_routing_decisions",
+            "Deferral decisions per field (auto or review); deferral rate = review / all.",
+            ["field", "decision"],
+            registry=r,
+        )
         self.item_errors = Counter("switchboard_item_errors", "Batch items rejected as invalid.", registry=r)
         self.truncated = Counter("switchboard_truncated_items", "Items truncated to the length limit.", registry=r)
         self.overloaded = Counter("switchboard_overloaded", "Requests refused with 503 (queue full).", registry=r)
@@ -49,6 +55,8 @@ class ServingMetrics:
     def observe_predictions(self, predictions: Iterable[Prediction]) -> None:
         for p in predictions:
             self.predictions.labels(p.category.id, p.owner.id).inc()
+            self.decisions.labels("category", p.routing.category).inc()
+            self.decisions.labels("owner", p.routing.owner).inc()
             if p.truncated:
                 self.truncated.inc()
 

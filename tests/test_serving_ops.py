@@ -85,6 +85,12 @@ def test_metrics_describe_traffic_batches_and_model(open_client: TestClient) -> 
     predicted = [line for line in body.splitlines() if line.startswith("switchboard_predictions_total{")]
     assert sum(float(line.rsplit(" ", 1)[1]) for line in predicted) == 3.0
     assert "switchboard_queue_items 0.0" in body
+    decisions = [
+        line
+        for line in body.splitlines()
+        if line.startswith("switchboard_routing_decisions_total{") and 'field="owner"' in line
+    ]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in decisions) == 3.0
 
 
 def test_oversized_body_is_refused_before_parsing(open_client: TestClient) -> None:

@@ -76,7 +76,7 @@ def test_exported_bundle_matches_torch_and_batch_equals_single(
     overfit: FitResult, tiny_base_model: Path, tmp_path: Path, demo_taxonomy: Taxonomy, quantize: bool
 ) -> None:
     ckpt = _save(overfit, tiny_base_model, tmp_path, demo_taxonomy)
-    tol = ParityTolerance(int8_min_top1_agreement=0.8, int8_max_prob_diff=0.5)
+    tol = ParityTolerance(int8_min_top1_agreement=0.8, int8_max_prob_diff=0.6, int8_max_mean_prob_diff=0.05)
     bundle, parity = export_bundle(ckpt, tmp_path / "bundle", FEW.texts, "t", quantize=quantize, tolerance=tol)
     assert parity["fp32_top1_agreement"] == 1.0
     assert parity["fp32_max_prob_diff"] < 1e-4
