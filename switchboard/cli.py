@@ -238,6 +238,7 @@ def thresholds(
     label_column: Annotated[str, typer.Option()] = "label",
     owner_target: Annotated[float, typer.Option(min=0.01, max=1.0)] = 0.98,
     category_target: Annotated[float, typer.Option(min=0.01, max=1.0)] = 0.95,
+    z: Annotated[float, typer.Option(min=0.0, help="Wilson lower-bound z (0: point estimate).")] = 1.645,
     apply: Annotated[bool, typer.Option(help="Write the chosen policy into the bundle.")] = False,
 ) -> None:
     """Sweep deferral thresholds: coverage vs accuracy per field, and the policy that meets the targets."""
@@ -257,7 +258,9 @@ def thresholds(
     gold = np.array([index[corpus.labels[i]] for i in known], dtype=np.int64)
     owner_index = {o: i for i, o in enumerate(clf.owners)}
     owner_gold = np.array([owner_index[loaded.taxonomy.leaf_owner[clf.labels[g]]] for g in gold], dtype=np.int64)
-    report = sweep(probs[known], gold, clf.owner_probabilities(probs[known]), owner_gold, category_target, owner_target)
+    report = sweep(
+        probs[known], gold, clf.owner_probabilities(probs[known]), owner_gold, category_target, owner_target, z=z
+    )
     for field_sweep in (report.category, report.owner):
         typer.echo(coverage_table(field_sweep) + "\n")
         chosen = field_sweep.chosen

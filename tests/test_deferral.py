@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.thresholds import coverage_table, sweep_field
+from evaluation.thresholds import coverage_table, sweep_field, wilson_lower_bound
 from models.calibration import expected_calibration_error, fit_temperature, nll
 from models.classifier import softmax
 from switchboard.deferral import DeferralPolicy, FieldPolicy, route
@@ -52,13 +52,16 @@ def test_sweep_picks_the_widest_coverage_that_meets_the_target() -> None:
     conf = np.linspace(0.55, 1.0, 10).astype(np.float32)
     probs = np.stack([conf, 1 - conf], axis=1)
     gold = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], dtype=np.int64)
-    fs = sweep_field("owner", probs, gold, target=1.0, margins=(0.0,))
+    fs = sweep_field("owner", probs, gold, target=1.0, margins=(0.0,), z=0.0)
     assert fs.chosen is not None
     assert fs.chosen.coverage == pytest.approx(0.6)
     assert fs.chosen.accuracy == 1.0
     assert 0.70 < fs.chosen.threshold <= 0.75  # the strictest threshold with that coverage
     assert "← chosen" in coverage_table(fs)
-    impossible = sweep_field("owner", probs, 1 - gold, target=1.0, margins=(0.0,))
+    impossible = sweep_field("owner", probs, 1 - gold, target=1.0, margins=(0.0,), z=0.0)
+    # with the lower bound, six correct items are not enough evidence for a 95 % target
+    assert sweep_field("owner", probs, gold, target=0.95, margins=(0.0,)).chosen is None
+    assert wilson_lower_bound(0.99, 1000, 1.645) == pytest.approx(0.9830, abs=5e-4)
     assert impossible.chosen is None
     assert impossible.policy() == FieldPolicy(threshold=1.0, min_margin=1.0)
 

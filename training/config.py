@@ -72,6 +72,9 @@ class DeferralTargets(BaseModel):
     calibrate: bool = Field(default=True, description="Fit a temperature on the validation split.")
     category_target: float = Field(default=0.95, gt=0, le=1.0)
     owner_target: float = Field(default=0.98, gt=0, le=1.0)
+    z: float = Field(
+        default=1.645, ge=0, le=5, description="Targets must hold for the accuracy's Wilson lower bound (0: point)."
+    )
 
 
 class TrainingConfig(BaseModel):

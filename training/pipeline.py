@@ -178,7 +178,13 @@ def calibrate_and_choose_policy(
     owner_index = {o: i for i, o in enumerate(classifier.owners)}
     owner_gold = np.array([owner_index[bundle.taxonomy.leaf_owner[bundle.labels[g]]] for g in gold], dtype=np.int64)
     thresholds = sweep(
-        probs, gold, classifier.owner_probabilities(probs), owner_gold, targets.category_target, targets.owner_target
+        probs,
+        gold,
+        classifier.owner_probabilities(probs),
+        owner_gold,
+        targets.category_target,
+        targets.owner_target,
+        z=targets.z,
     )
     meta = bundle.metadata.model_copy(update={"temperature": temperature, "deferral": thresholds.policy()})
     log.info("temperature %.3f, deferral policy %s", temperature, meta.deferral)
