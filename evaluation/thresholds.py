@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel
 
+from models.classifier import Classifier
 from switchboard.deferral import DeferralPolicy, FieldPolicy
 
 THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.0, 1.0001, 0.01))
@@ -49,6 +50,17 @@ class ThresholdReport(BaseModel):
             owner=self.owner.policy(),
             chosen_for={"category": self.category.target, "owner": self.owner.target},
         )
+
+
+def gold_indices(classifier: Classifier, labels: list[str]) -> tuple[list[int], NDArray[np.int64], NDArray[np.int64]]:
+    """The rows whose label the model can predict, with their category and owner indices in the model's order."""
+    index = {lab: i for i, lab in enumerate(classifier.labels)}
+    owner_index = {o: i for i, o in enumerate(classifier.owners)}
+    leaf_owner = classifier.bundle.taxonomy.leaf_owner
+    known = [i for i, lab in enumerate(labels) if lab in index]
+    gold = np.array([index[labels[i]] for i in known], dtype=np.int64)
+    owner_gold = np.array([owner_index[leaf_owner[labels[i]]] for i in known], dtype=np.int64)
+    return known, gold, owner_gold
 
 
 def top2(probabilities: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]:

@@ -242,7 +242,7 @@ def thresholds(
     apply: Annotated[bool, typer.Option(help="Write the chosen policy into the bundle.")] = False,
 ) -> None:
     """Sweep deferral thresholds: coverage vs accuracy per field, and the policy that meets the targets."""
-    from evaluation.thresholds import coverage_table, sweep
+    from evaluation.thresholds import coverage_table, gold_indices, sweep
     from models.bundle import load_bundle, write_manifest
     from models.classifier import Classifier
     from switchboard.corpus import read_labelled
@@ -250,14 +250,8 @@ def thresholds(
     loaded = load_bundle(_resolve_bundle(_settings(), bundle, alias))
     clf = Classifier(loaded, intra_op_threads=0)
     corpus = read_labelled(data, text_column, label_column, loaded.taxonomy)
+    known, gold, owner_gold = gold_indices(clf, corpus.labels)
     probs = clf.score_clean(corpus.texts).probabilities
-    index = {lab: i for i, lab in enumerate(clf.labels)}
-    known = [i for i, lab in enumerate(corpus.labels) if lab in index]
-    import numpy as np
-
-    gold = np.array([index[corpus.labels[i]] for i in known], dtype=np.int64)
-    owner_index = {o: i for i, o in enumerate(clf.owners)}
-    owner_gold = np.array([owner_index[loaded.taxonomy.leaf_owner[clf.labels[g]]] for g in gold], dtype=np.int64)
     report = sweep(
         probs[known], gold, clf.owner_probabilities(probs[known]), owner_gold, category_target, owner_target, z=z
     )

@@ -6,10 +6,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from evaluation.report import EvaluationReport, evaluate_bundle, write_report
-from evaluation.thresholds import ThresholdReport, sweep
+from evaluation.thresholds import ThresholdReport, gold_indices, sweep
 from models.bundle import Bundle, write_manifest
 from models.calibration import fit_temperature
 from models.classifier import Classifier, softmax
@@ -168,15 +166,10 @@ def calibrate_and_choose_policy(
     """Fit the temperature on ``validation``, sweep thresholds on the calibrated probabilities, and write
     both into the bundle's metadata."""
     classifier = Classifier(bundle, intra_op_threads=0)
-    logits = classifier.score_clean(validation.texts).logits
-    index = {lab: i for i, lab in enumerate(bundle.labels)}
-    known = [i for i, lab in enumerate(validation.labels) if lab in index]
-    gold = np.array([index[validation.labels[i]] for i in known], dtype=np.int64)
-    logits = logits[known]
+    known, gold, owner_gold = gold_indices(classifier, validation.labels)
+    logits = classifier.score_clean(validation.texts).logits[known]
     temperature = fit_temperature(logits, gold) if targets.calibrate else 1.0
     probs = softmax(logits / temperature)
-    owner_index = {o: i for i, o in enumerate(classifier.owners)}
-    owner_gold = np.array([owner_index[bundle.taxonomy.leaf_owner[bundle.labels[g]]] for g in gold], dtype=np.int64)
     thresholds = sweep(
         probs,
         gold,
