@@ -11,7 +11,7 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY switchboard ./switchboard
 COPY serving ./serving
 COPY labeling ./labeling
@@ -19,7 +19,7 @@ COPY models ./models
 COPY evaluation ./evaluation
 COPY training ./training
 # base dependencies only: the [train] extra (torch, transformers, MLflow) is not installed
-RUN /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --upgrade pip && /opt/venv/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim AS serve
 ENV PATH=/opt/venv/bin:$PATH \

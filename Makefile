@@ -4,16 +4,22 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint chromium benchmark loadtest clean
+.PHONY: install constraints demo test test-fast lint chromium benchmark loadtest clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	python3.11 -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch is pinned to the CPU build (==2.13.0); a looser pin would pull a multi-GB CUDA build
-	$(PY) -m pip install --quiet -e '.[train,dev]'
+	# torch is pinned to the CPU build (==2.13.0); a looser pin would pull a multi-GB CUDA build.
+	# constraints.txt pins every other package to the versions the suite last passed with (new onnxruntime
+	# releases move int8 probabilities); refresh it with `make constraints` after upgrading on purpose.
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[train,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Re-pin constraints.txt to what is installed now (after a deliberate upgrade that passes `make test`).
+constraints: install
+	$(PY) -m pip freeze --exclude-editable | grep -v '^torch==' > constraints.txt
 
 ## The main job on embedded defaults: train on the demo data if no champion exists, then serve on :8000.
 demo: install

@@ -18,6 +18,7 @@ from typing import Literal
 
 from sqlalchemy import func, or_, select
 
+from labeling.refresh import stored_taxonomy
 from switchboard.errors import ConflictError, InputError, NotFoundError, StaleTaskError
 from switchboard.schemas import ModelInfo, Prediction
 from switchboard.storage import Database
@@ -25,7 +26,7 @@ from switchboard.storage.tables import FeedbackRow, LabelRow, PredictionRow, Rev
 from switchboard.taxonomy import Taxonomy
 from switchboard.text import CleanText
 
-Reason = Literal["low_confidence", "qa_sample", "label_issue"]
+Reason = Literal["low_confidence", "qa_sample", "label_issue", "relabel"]
 Action = Literal["label", "none_of_these", "skip"]
 LEASE = timedelta(minutes=10)
 RARE_LABELS = 5  # categories with fewer human labels than this get the rarity bonus
@@ -110,20 +111,7 @@ def ingest(
                 truncated=pred.truncated,
                 received_at=now,
             )
-            row = PredictionRow(
-                feedback_id=fb.id,
-                model_name=model.name,
-                model_version=model.version,
-                taxonomy_version=model.taxonomy_version,
-                category=pred.category.id,
-                category_confidence=pred.category.confidence,
-                owner=pred.owner.id,
-                owner_confidence=pred.owner.confidence,
-                alternatives=[a.model_dump() for a in pred.alternatives],
-                category_decision=pred.routing.category,
-                owner_decision=pred.routing.owner,
-                created_at=now,
-            )
+            row = PredictionRow.of(fb.id, model, pred, now)
             s.add_all([fb, row])
             s.flush()
             reason: Reason | None = None
@@ -191,7 +179,8 @@ def next_task(db: Database, annotator: str, taxonomy: Taxonomy) -> TaskView | No
             select(ReviewTaskRow)
             .where(
                 ReviewTaskRow.status == "open",
-                ReviewTaskRow.taxonomy_version == taxonomy.version,
+                # relabel tasks of a taxonomy refresh are answered under their own (new) version
+                or_(ReviewTaskRow.taxonomy_version == taxonomy.version, ReviewTaskRow.reason == "relabel"),
                 ReviewTaskRow.id.not_in(answered),
                 or_(
                     ReviewTaskRow.lease_until.is_(None),
@@ -220,7 +209,7 @@ def next_task(db: Database, annotator: str, taxonomy: Taxonomy) -> TaskView | No
             priority=task.priority,
             taxonomy_version=task.taxonomy_version,
             labels_required=task.labels_required,
-            suggestions=list(pred.alternatives) if pred else [],
+            suggestions=list(task.suggestions) if task.suggestions is not None else (pred.alternatives if pred else []),
             predicted_owner=pred.owner if pred else None,
         )
 
@@ -236,23 +225,25 @@ def submit(
 ) -> ReviewTaskRow:
     """Record an annotator's answer. Refuses unknown labels, stale tasks and tasks already completed."""
     annotator = _annotator(annotator)
-    if action == "label":
-        if category is None:
-            raise InputError("a label needs a category")
-        if category not in taxonomy.leaf_owner:
-            raise InputError(f"category '{category}' is not a leaf category of taxonomy {taxonomy.version}")
-    elif category is not None:
+    if action != "label" and category is not None:
         raise InputError(f"action '{action}' takes no category")
-    if owner is not None and owner not in taxonomy.owner_by_id:
-        raise InputError(f"owner '{owner}' is not an owner in taxonomy {taxonomy.version}")
     with db.session() as s:
         task = s.get(ReviewTaskRow, task_id, with_for_update=True)
         if task is None:
             raise NotFoundError(f"no review task {task_id}")
         if task.taxonomy_version != taxonomy.version:
-            raise StaleTaskError(
-                f"task {task_id} was made under taxonomy {task.taxonomy_version}; {taxonomy.version} is in force"
-            )
+            if task.reason != "relabel":
+                raise StaleTaskError(
+                    f"task {task_id} was made under taxonomy {task.taxonomy_version}; {taxonomy.version} is in force"
+                )
+            taxonomy = stored_taxonomy(s, task.taxonomy_version)
+        if action == "label":
+            if category is None:
+                raise InputError("a label needs a category")
+            if category not in taxonomy.leaf_owner:
+                raise InputError(f"category '{category}' is not a leaf category of taxonomy {taxonomy.version}")
+        if owner is not None and owner not in taxonomy.owner_by_id:
+            raise InputError(f"owner '{owner}' is not an owner in taxonomy {taxonomy.version}")
         answers = list(s.scalars(select(LabelRow).where(LabelRow.task_id == task_id, LabelRow.action != "skip")))
         if task.status == "done":
             by = ", ".join(sorted({a.annotator for a in answers})) or "someone else"

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from labeling import queue
+from labeling import queue, refresh
 from labeling.schemas import (
     AgreementFigure,
     Answer,
@@ -126,8 +126,16 @@ def review_agreement(db: DatabaseDep, _key: CanReview) -> AgreementFigure:
 
 
 @router.get("/v1/review/taxonomy", response_model=TaxonomyView, responses=_ERRORS, tags=["review"])
-def review_taxonomy(batcher: BatcherDep, _key: CanReview) -> TaxonomyView:
+def review_taxonomy(
+    batcher: BatcherDep,
+    db: DatabaseDep,
+    _key: CanReview,
+    version: Annotated[str | None, Query(max_length=64, description="A stored version (relabel tasks).")] = None,
+) -> TaxonomyView:
+    """The categories and owners to label with: the served taxonomy, or a stored version (relabel tasks)."""
     tax = batcher.classifier.bundle.taxonomy
+    if version is not None and version != tax.version:
+        tax = refresh.load_taxonomy(db, version)
     return TaxonomyView(
         version=tax.version,
         categories=[CategoryChoice(id=c, name=tax.category_by_id[c].name, owner=o) for c, o in tax.leaf_owner.items()],

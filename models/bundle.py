@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchboard.deferral import DeferralPolicy
 from switchboard.errors import BundleError, TaxonomyError
+from switchboard.migration import TaxonomyMigration
 from switchboard.schemas import ModelInfo
 from switchboard.taxonomy import Taxonomy
 
@@ -52,6 +55,12 @@ class BundleMetadata(BaseModel):
     output_name: str = "logits"
     temperature: float = Field(default=1.0, gt=0, description="Probabilities are softmax(logits / temperature).")
     deferral: DeferralPolicy = Field(default_factory=DeferralPolicy, description="When a human must review.")
+    output_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model label → category of this bundle's taxonomy, for a model trained under an earlier "
+        "taxonomy and carried to this one by a migration (renames, merges); probabilities of labels mapped to "
+        "the same category are summed. Unlisted labels are categories themselves.",
+    )
     metrics: dict[str, float] = Field(default_factory=dict)
     parity: dict[str, float] = Field(default_factory=dict)
     training: dict[str, Any] = Field(default_factory=dict)
@@ -77,6 +86,12 @@ class Bundle:
         return self.path / TOKENIZER_FILE
 
     @property
+    def categories(self) -> tuple[str, ...]:
+        """The categories the bundle predicts: its labels after ``output_map``, first occurrence order."""
+        mapped = self.metadata.output_map
+        return tuple(dict.fromkeys(mapped.get(lab, lab) for lab in self.labels))
+
+    @property
     def info(self) -> ModelInfo:
         return ModelInfo(
             name=self.metadata.model_name,
@@ -99,7 +114,7 @@ def write_manifest(path: Path, labels: list[str], taxonomy: Taxonomy, metadata: 
     ``model.onnx`` and ``tokenizer.json`` must already be in ``path``. Returns the loaded bundle,
     so a bundle that would not load is never reported as written.
     """
-    check_labels(labels, taxonomy)
+    check_labels(labels, taxonomy, metadata.output_map)
     (path / LABELS_FILE).write_text(json.dumps(labels, indent=1) + "\n", encoding="utf-8")
     taxonomy.write(path / TAXONOMY_FILE)
     files = {}
@@ -112,12 +127,16 @@ def write_manifest(path: Path, labels: list[str], taxonomy: Taxonomy, metadata: 
     return load_bundle(path)
 
 
-def check_labels(labels: list[str], taxonomy: Taxonomy) -> None:
+def check_labels(labels: list[str], taxonomy: Taxonomy, output_map: dict[str, str] | None = None) -> None:
     if not labels:
         raise BundleError("a bundle needs at least one label")
     if len(set(labels)) != len(labels):
         raise BundleError("labels.json holds duplicate labels")
-    unknown = [lab for lab in labels if lab not in taxonomy.leaf_owner]
+    stray = sorted(set(output_map or {}) - set(labels))
+    if stray:
+        raise BundleError(f"output_map names labels the model does not have: {', '.join(stray)}")
+    mapped = output_map or {}
+    unknown = [mapped.get(lab, lab) for lab in labels if mapped.get(lab, lab) not in taxonomy.leaf_owner]
     if unknown:
         raise BundleError(f"labels not among the leaf categories of taxonomy {taxonomy.version}: {', '.join(unknown)}")
 
@@ -163,5 +182,61 @@ def load_bundle(path: str | Path, verify_checksums: bool = True) -> Bundle:
         )
     if len(labels) != metadata.num_labels:
         raise BundleError(f"model bundle {path}: {len(labels)} labels but metadata says {metadata.num_labels}")
-    check_labels(labels, taxonomy)
+    check_labels(labels, taxonomy, metadata.output_map)
     return Bundle(path=path, metadata=metadata, labels=tuple(labels), taxonomy=taxonomy)
+
+
+def migrate_bundle(bundle: Bundle, migration: TaxonomyMigration, out_dir: Path) -> Bundle:
+    """The same network serving the migration's new taxonomy, without retraining: renamed and merged
+    categories are mapped through ``output_map`` and owners come from the new category→owner map.
+
+    Raises ``BundleError`` when the model predicts a category the migration splits or retires without a
+    target (only a model retrained under the new taxonomy can serve it).
+    """
+    if bundle.taxonomy.version != migration.old.version:
+        raise BundleError(
+            f"bundle {bundle.path} serves taxonomy {bundle.taxonomy.version}; the migration starts from "
+            f"{migration.old.version}"
+        )
+    output_map: dict[str, str] = {}
+    blocked: list[str] = []
+    for label in bundle.labels:
+        category = bundle.metadata.output_map.get(label, label)
+        target = migration.map_label(category)
+        if target is None:
+            blocked.append(category)
+        elif target != label:
+            output_map[label] = target
+    if blocked:
+        raise BundleError(
+            f"bundle {bundle.path} cannot serve taxonomy {migration.new.version} without retraining: "
+            f"{', '.join(sorted(set(blocked)))} split or retired into several categories"
+        )
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".migrate-", dir=out_dir.parent))
+    try:
+        for name in (MODEL_FILE, TOKENIZER_FILE):
+            shutil.copyfile(bundle.path / name, staging / name)
+        meta = bundle.metadata.model_copy(
+            update={
+                "model_version": f"{bundle.metadata.model_version}~{migration.new.version}",
+                "taxonomy_version": migration.new.version,
+                "output_map": output_map,
+                "training": {
+                    **bundle.metadata.training,
+                    "migrated_from": {
+                        "model_version": bundle.metadata.model_version,
+                        "taxonomy_version": migration.old.version,
+                    },
+                },
+            }
+        )
+        write_manifest(staging, list(bundle.labels), migration.new, meta)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return load_bundle(out_dir)

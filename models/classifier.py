@@ -68,11 +68,19 @@ class Classifier:
         self._input_names = names
         self._check_output()
         taxonomy = bundle.taxonomy
-        self._owners = tuple(dict.fromkeys(taxonomy.leaf_owner[c] for c in bundle.labels))
+        self._categories = bundle.categories
+        # (model labels, categories) 0/1 matrix: sums the labels a taxonomy migration merged (identity if none)
+        category_index = {c: i for i, c in enumerate(self._categories)}
+        self._projection: NDArray[np.float32] | None = None
+        if self._categories != bundle.labels:
+            self._projection = np.zeros((len(bundle.labels), len(self._categories)), dtype=np.float32)
+            for i, lab in enumerate(bundle.labels):
+                self._projection[i, category_index[meta.output_map.get(lab, lab)]] = 1.0
+        self._owners = tuple(dict.fromkeys(taxonomy.leaf_owner[c] for c in self._categories))
         owner_index = {o: i for i, o in enumerate(self._owners)}
-        # (num_labels, num_owners) 0/1 matrix: probabilities @ routing = owner probabilities
-        self._routing = np.zeros((len(bundle.labels), len(self._owners)), dtype=np.float32)
-        for i, cat in enumerate(bundle.labels):
+        # (categories, owners) 0/1 matrix: probabilities @ routing = owner probabilities
+        self._routing = np.zeros((len(self._categories), len(self._owners)), dtype=np.float32)
+        for i, cat in enumerate(self._categories):
             self._routing[i, owner_index[taxonomy.leaf_owner[cat]]] = 1.0
 
     @classmethod
@@ -107,7 +115,8 @@ class Classifier:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return self.bundle.labels
+        """The categories predicted (the model's labels after the bundle's ``output_map``)."""
+        return self._categories
 
     def _check_output(self) -> None:
         probe = self.encoder.encode(["probe"])
@@ -123,7 +132,8 @@ class Classifier:
         return np.asarray(result[0], dtype=np.float32)
 
     def score_clean(self, texts: list[str]) -> ScoredBatch:
-        """Logits and probabilities (softmax of logits / the bundle's temperature) for cleaned texts."""
+        """Raw model logits, and category probabilities (softmax of logits / the bundle's temperature, summed
+        over labels a taxonomy migration merged) for cleaned texts."""
         logits: list[NDArray[np.float32]] = []
         truncated: list[bool] = []
         # sort by length so each inference batch pads little, then restore the order
@@ -134,12 +144,18 @@ class Classifier:
             logits.append(self._run(enc.as_feed()))
             truncated.extend(enc.truncated)
         if not texts:
-            empty = np.zeros((0, len(self.labels)), dtype=np.float32)
-            return ScoredBatch(empty, empty, [])
+            return ScoredBatch(
+                np.zeros((0, len(self.bundle.labels)), dtype=np.float32),
+                np.zeros((0, len(self.labels)), dtype=np.float32),
+                [],
+            )
         inverse = np.empty(len(order), dtype=np.int64)
         inverse[np.asarray(order)] = np.arange(len(order))
         raw = np.concatenate(logits)[inverse]
-        return ScoredBatch(raw, softmax(raw / self.temperature), [truncated[j] for j in inverse])
+        probs = softmax(raw / self.temperature)
+        if self._projection is not None:
+            probs = np.asarray(probs @ self._projection, dtype=np.float32)
+        return ScoredBatch(raw, probs, [truncated[j] for j in inverse])
 
     @property
     def temperature(self) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,10 +13,12 @@ from fastapi import FastAPI
 from labeling.queue import QueuePolicy
 from labeling.routes import router as labeling_router
 from models.classifier import Classifier
+from models.release import read_release
 from serving.batcher import MicroBatcher
 from serving.errors import install_error_handlers
 from serving.limits import BodySizeLimit
 from serving.metrics import MetricsMiddleware, ServingMetrics
+from serving.reloader import ModelReloader
 from serving.routes import router
 from switchboard import __version__
 from switchboard.access import KeyCache
@@ -26,6 +30,10 @@ log = logging.getLogger(__name__)
 
 
 def load_classifier(settings: Settings) -> Classifier:
+    if settings.follow_release:
+        release = read_release(settings.release_file)
+        if release is not None:
+            return Classifier.from_settings(release.bundle_path, settings)
     if settings.bundle_path is None:
         raise ConfigError(
             "no model bundle to serve: set SWITCHBOARD_BUNDLE_PATH, or use `switchboard serve`, "
@@ -56,11 +64,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await batcher.start()
         app.state.batcher = batcher
+        app.state.reloader = reloader = ModelReloader(batcher, settings, metrics)
+        follower = asyncio.create_task(reloader.follow(), name="release-follower") if settings.follow_release else None
         metrics.set_model(classifier.info)
         log.info("serving %s (auth %s)", classifier.info, "required" if settings.auth_required else "off")
         try:
             yield
         finally:
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follower
             app.state.batcher = None
             await batcher.stop()
             database.dispose()

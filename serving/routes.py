@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
-from models.classifier import Classifier
 from serving.batcher import MicroBatcher
 from serving.errors import PayloadTooLarge, describe_request_errors
 from serving.metrics import ServingMetrics
+from serving.reloader import ModelReloader
 from serving.schemas import (
     BatchClassifyResponse,
     BatchResultItem,
@@ -157,28 +156,30 @@ def validate_items(
     return accepted, errors
 
 
+def get_reloader(request: Request) -> ModelReloader:
+    reloader: ModelReloader | None = getattr(request.app.state, "reloader", None)
+    if reloader is None:
+        raise BundleError("no model is loaded")
+    return reloader
+
+
 @router.post("/v1/admin/reload", response_model=ModelInfo, responses=_ERRORS, tags=["admin"])
 async def reload_model(
     body: ReloadRequest,
-    request: Request,
-    batcher: BatcherDep,
+    reloader: Annotated[ModelReloader, Depends(get_reloader)],
     settings: SettingsDep,
-    metrics: MetricsDep,
     _key: CanAdmin,
 ) -> ModelInfo:
-    """Load a bundle (default: the configured one again), check it, and swap it in atomically.
+    """Load a bundle (default: the released champion when following releases, else the configured bundle),
+    check it, and swap it in atomically.
 
-    Requests already being scored finish on the old model; a bundle that fails its checks is refused
-    with 422 and the current model keeps serving.
+    Requests already being scored finish on the old model; a bundle that fails its checks is refused with
+    422 and the current model keeps serving.
     """
-    path = body.bundle_path or settings.bundle_path
+    path = body.bundle_path or (reloader.released_path() if settings.follow_release else None) or settings.bundle_path
     if path is None:
         raise InputError("no bundle_path given and none configured")
-
     try:
-        classifier = await asyncio.to_thread(Classifier.from_settings, path, settings)
+        return await reloader.reload(path)
     except BundleError as exc:
         raise InputError(f"bundle refused, current model kept: {exc}") from exc
-    batcher.swap(classifier)
-    metrics.set_model(classifier.info)
-    return classifier.info

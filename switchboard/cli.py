@@ -190,8 +190,20 @@ def _serve(settings: Settings, bundle: Path | None, alias: str | None) -> None:
 
     from serving.app import create_app
 
-    path = _resolve_bundle(settings, bundle, alias)
-    settings = settings.model_copy(update={"bundle_path": path})
+    if bundle is None and settings.bundle_path is None:
+        # follow the registry alias: release it locally, and swap whenever promotion or rollback moves it
+        from training.promotion import release
+        from training.tracking import Tracker
+
+        if alias:
+            settings = settings.model_copy(update={"serve_alias": alias})
+        tracker = Tracker(settings)
+        released = release(settings, tracker, tracker.resolve_alias(settings.registry_model_name, settings.serve_alias))
+        path = released.bundle_path
+        settings = settings.model_copy(update={"bundle_path": path, "follow_release": True})
+    else:
+        path = _resolve_bundle(settings, bundle, alias)
+        settings = settings.model_copy(update={"bundle_path": path})
     typer.echo(f"serving {path} on http://{settings.host}:{settings.port} (docs at /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
@@ -378,6 +390,223 @@ def retrain(
         },
     }
     typer.echo(json.dumps(result, indent=2))
+
+
+taxonomy_app = typer.Typer(
+    help="Taxonomy refresh: check a migration, apply it to stored labels, carry a bundle across.", no_args_is_help=True
+)
+app.add_typer(taxonomy_app, name="taxonomy")
+MigrationArg = Annotated[Path, typer.Argument(help="Migration YAML (names the old and new taxonomy files).")]
+
+
+@taxonomy_app.command("diff")
+@cli_errors
+def taxonomy_diff(migration: MigrationArg) -> None:
+    """Check a migration against both taxonomies and print every change it makes."""
+    from switchboard.migration import TaxonomyMigration
+
+    m = TaxonomyMigration.load(migration)
+    typer.echo(json.dumps({**m.diff.as_dict(), "mapping": m.mapping, "relabel": m.relabel}, indent=2))
+    typer.echo(
+        "no retraining needed (owners, names or parents only)"
+        if m.owner_only
+        else f"needs seed examples: {', '.join(m.needs_seed_examples) or 'none'}",
+        err=True,
+    )
+
+
+@taxonomy_app.command("migrate")
+@cli_errors
+def taxonomy_migrate(
+    migration: MigrationArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would change; write nothing.")] = False,
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+    show: Annotated[int, typer.Option(min=0, help="Relabel items to list (dry run).")] = 20,
+) -> None:
+    """Apply a migration to the stored labels and review tasks (renames/merges map; splits go to relabel)."""
+    from labeling import refresh
+    from models.bundle import load_bundle
+    from models.classifier import Classifier
+    from switchboard.errors import BundleError, TrackingError
+    from switchboard.migration import TaxonomyMigration
+
+    m = TaxonomyMigration.load(migration)
+    settings = _settings()
+    scorer = None
+    try:
+        clf = Classifier(load_bundle(_resolve_bundle(settings, bundle, alias)), intra_op_threads=0)
+        if clf.bundle.taxonomy.version == m.old.version:
+
+            def scorer(texts: list[str]) -> list[dict[str, float]]:
+                probs = clf.score_clean(texts).probabilities
+                return [dict(zip(clf.labels, map(float, row), strict=True)) for row in probs]
+    except (BundleError, TrackingError) as exc:
+        typer.echo(f"no current model to pre-sort relabel items ({exc}); they keep file order", err=True)
+    db = _database()
+    result = refresh.plan(db, m, scorer) if dry_run else refresh.apply(db, m, scorer)
+    typer.echo(json.dumps(result.summary(), indent=2))
+    if result.already_applied:
+        typer.echo(f"migration {m.old.version} -> {m.new.version} was already applied: nothing changed", err=True)
+        return
+    if dry_run:
+        for item in result.relabel[:show]:
+            typer.echo(
+                json.dumps(
+                    {
+                        "feedback_id": item.feedback_id,
+                        "from": item.old_category,
+                        "choose": list(item.candidates),
+                        "priority": item.priority,
+                        "text": item.text[:120],
+                    }
+                )
+            )
+        typer.echo("dry run: nothing was written", err=True)
+
+
+@taxonomy_app.command("map-data")
+@cli_errors
+def taxonomy_map_data(
+    migration: MigrationArg,
+    data: Annotated[Path, typer.Option(help="Labelled file under the old taxonomy.")],
+    out: Annotated[Path, typer.Option(help="CSV with labels under the new taxonomy.")],
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+) -> None:
+    """Map a labelled file to the new taxonomy; rows that need a human go to <out>.relabel.csv."""
+    import csv
+
+    from switchboard.corpus import read_labelled
+    from switchboard.migration import TaxonomyMigration
+
+    m = TaxonomyMigration.load(migration)
+    corpus = read_labelled(data, text_column, label_column, m.old)
+    relabel_path = out.with_suffix(".relabel.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    mapped = pending = 0
+    with out.open("w", newline="", encoding="utf-8") as fh, relabel_path.open("w", newline="", encoding="utf-8") as rh:
+        ok, todo = csv.writer(fh), csv.writer(rh)
+        ok.writerow([text_column, label_column])
+        todo.writerow([text_column, f"old_{label_column}", "candidates"])
+        for text, label in zip(corpus.texts, corpus.labels, strict=True):
+            target = m.map_label(label)
+            if target is None:
+                todo.writerow([text, label, "|".join(m.relabel[label])])
+                pending += 1
+            else:
+                ok.writerow([text, target])
+                mapped += 1
+    typer.echo(f"{mapped} rows mapped to {m.new.version} in {out}; {pending} need relabelling in {relabel_path}")
+
+
+@taxonomy_app.command("carry-bundle")
+@cli_errors
+def taxonomy_carry_bundle(
+    migration: MigrationArg,
+    out: Annotated[Path, typer.Option(help="Folder for the carried bundle (replaced).")],
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+    register: Annotated[bool, typer.Option(help="Register it as the challenger.")] = False,
+) -> None:
+    """Serve the new taxonomy with the current network (renames, merges, owner moves): no retraining."""
+    from models.bundle import load_bundle, migrate_bundle
+    from switchboard.migration import TaxonomyMigration
+
+    m = TaxonomyMigration.load(migration)
+    settings = _settings()
+    carried = migrate_bundle(load_bundle(_resolve_bundle(settings, bundle, alias)), m, out)
+    typer.echo(f"bundle {carried.path}: model {carried.metadata.model_version}, taxonomy {carried.taxonomy.version}")
+    if register:
+        from training.promotion import CHALLENGER, register_bundle
+
+        version = register_bundle(settings, carried, CHALLENGER, "switchboard-carried", {"carried_by": str(migration)})
+        typer.echo(f"registered {settings.registry_model_name} v{version} as {CHALLENGER}")
+
+
+@app.command()
+@cli_errors
+def promote(
+    heldout: Annotated[Path, typer.Option(help="Held-out labelled file (never trained on).")],
+    label_column: Annotated[str, typer.Option()] = "label",
+    text_column: Annotated[str, typer.Option()] = "text",
+    migration: Annotated[
+        Path | None, typer.Option(help="Migration from the champion's taxonomy; held-out labels may use either.")
+    ] = None,
+    tolerance: Annotated[float, typer.Option(min=0.0, max=1.0, help="Allowed per-class F1 drop.")] = 0.02,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Run the gate only.")] = False,
+) -> None:
+    """Compare challenger with champion on a held-out set; if no class regresses, promote and release it."""
+    from models.bundle import load_bundle
+    from switchboard.corpus import LabelledData, read_labelled
+    from switchboard.errors import DataError
+    from switchboard.migration import TaxonomyMigration
+    from training.promotion import CHALLENGER
+    from training.promotion import promote as run_gate
+    from training.tracking import Tracker
+
+    settings = _settings()
+    m = TaxonomyMigration.load(migration) if migration else None
+    tracker = Tracker(settings)
+    challenger = load_bundle(tracker.download_bundle(tracker.resolve_alias(settings.registry_model_name, CHALLENGER)))
+    try:
+        data = read_labelled(heldout, text_column, label_column, challenger.taxonomy)
+    except DataError:
+        if m is None:
+            raise
+        old = read_labelled(heldout, text_column, label_column, m.old)
+        keep = [i for i, lab in enumerate(old.labels) if m.map_label(lab) is not None]
+        data = LabelledData([old.texts[i] for i in keep], [m.map_label(old.labels[i]) or "" for i in keep])
+        typer.echo(
+            f"held-out labels mapped {m.old.version} -> {m.new.version}; {len(old) - len(keep)} split/retired "
+            "rows left out",
+            err=True,
+        )
+    report = run_gate(settings, data, m, tolerance, dry_run)
+    typer.echo(report.model_dump_json(indent=1))
+    verdict = "PASSED" if report.passed else f"FAILED (regressed: {', '.join(report.regressions)})"
+    action = "dry run, aliases unchanged" if dry_run or not report.passed else "challenger is now champion"
+    typer.echo(f"gate {verdict}: {action}", err=True)
+    if not report.passed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@cli_errors
+def rollback() -> None:
+    """Make the previous champion the champion again (and release it to following servers)."""
+    from training.promotion import rollback as run_rollback
+
+    restored, demoted = run_rollback(_settings())
+    typer.echo(f"champion is v{restored.version} again; v{demoted.version} is now previous-champion")
+
+
+@app.command()
+@cli_errors
+def backfill(
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 256,
+    max_items: Annotated[int | None, typer.Option(min=1, help="Stop after this many (resume later).")] = None,
+) -> None:
+    """Re-classify stored feedback under the model's taxonomy (resumable; progress bar)."""
+    from models.bundle import load_bundle
+    from models.classifier import Classifier
+    from serving.backfill import backfill as run_backfill
+    from serving.backfill import pending_count
+
+    settings = _settings()
+    clf = Classifier(load_bundle(_resolve_bundle(settings, bundle, alias)), intra_op_threads=0)
+    db = _database()
+    total = pending_count(db, clf.info.taxonomy_version)
+    if max_items is not None:
+        total = min(total, max_items)
+    with typer.progressbar(length=total, label=f"backfill -> {clf.info.taxonomy_version}", file=None) as bar:
+        result = run_backfill(db, clf, batch_size=batch_size, max_items=max_items, on_batch=bar.update)
+    typer.echo(
+        f"classified {result.classified} items with {result.model_version} in {result.batches} batches; "
+        f"{result.remaining} still without a {result.taxonomy_version} prediction"
+    )
 
 
 keys_app = typer.Typer(

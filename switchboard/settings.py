@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     ort_small_batch_max: int = Field(
         default=2, ge=0, le=64, description="Inference calls of at most this many texts run single-threaded."
     )
+    follow_release: bool = Field(
+        default=False,
+        description="Serve the bundle the release file of `serve_alias` names and swap when it changes "
+        "(promotion, rollback). `switchboard serve` without --bundle turns it on.",
+    )
+    watch_release_s: float = Field(default=5.0, ge=0.1, le=3600, description="How often the release file is read.")
     ort_allow_spinning: bool = Field(
         default=False, description="Let idle onnxruntime threads spin (lower latency alone, less throughput)."
     )
@@ -66,6 +72,11 @@ class Settings(BaseSettings):
             return self.database_url
         self.home.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.home / 'switchboard.db').resolve()}"
+
+    @property
+    def release_file(self) -> Path:
+        """Where promotion writes which bundle ``serve_alias`` points to."""
+        return self.home / "releases" / f"{self.registry_model_name}@{self.serve_alias}.json"
 
     @property
     def artifact_root(self) -> Path:

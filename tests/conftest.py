@@ -79,9 +79,10 @@ def tiny_config_dict(base: Path, output_dir: Path, epochs: int = 12) -> dict:  #
             "seed": 3,
             "threads": 2,
         },
-        # a tiny random network is far less confident than a real one: int8 tolerances are loosened here
+        # a tiny random network is far less confident than a real one (after 1 epoch its probabilities are
+        # near-uniform, so int8 rounding flips near-ties): int8 tolerances are loosened here
         "export": {
-            "parity": {"int8_min_top1_agreement": 0.8, "int8_max_prob_diff": 0.6, "int8_max_mean_prob_diff": 0.05},
+            "parity": {"int8_min_top1_agreement": 0.6, "int8_max_prob_diff": 0.6, "int8_max_mean_prob_diff": 0.05},
             "parity_samples": 64,
         },
         "output_dir": str(output_dir),

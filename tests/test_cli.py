@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from switchboard.cli import app
+from switchboard.storage import head_revision
 from tests.conftest import DEMO_DATA, tiny_config_dict
 
 runner = CliRunner()
@@ -87,7 +88,7 @@ def test_errors_are_one_line_and_exit_2(trained, env: Path, args: list[str], mes
 
 def test_key_management_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHBOARD_HOME", str(tmp_path))
-    assert "database at revision 0002" in runner.invoke(app, ["db", "upgrade"]).stdout
+    assert f"database at revision {head_revision()}" in runner.invoke(app, ["db", "upgrade"]).stdout
     created = runner.invoke(app, ["keys", "create", "--name", "zendesk", "--role", "service"])
     assert created.exit_code == 0, created.output
     key = json.loads(created.stdout)

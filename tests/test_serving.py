@@ -84,8 +84,9 @@ def test_batch_equals_single(client: TestClient) -> None:
     for t, b in zip(texts, batch, strict=True):
         single = client.post("/v1/classify", json={"text": t}).json()
         assert single["category"]["id"] == b["category"]["id"]
-        # dynamic int8 picks activation scales per batch, so probabilities move in the 4th decimal
-        assert single["category"]["confidence"] == pytest.approx(b["category"]["confidence"], abs=2e-3)
+        # dynamic int8 picks activation scales per batch, so probabilities move in the 3rd decimal
+        # (onnxruntime 1.32: up to 0.005 on this tiny, unconfident model)
+        assert single["category"]["confidence"] == pytest.approx(b["category"]["confidence"], abs=1e-2)
 
 
 def test_over_long_text_is_truncated_and_flagged(client: TestClient) -> None:

@@ -71,8 +71,10 @@ def run_training(config: TrainingConfig, settings: Settings) -> TrainingOutcome:
         "taxonomy_version": taxonomy.version,
         "data_version": train.fingerprint,
         "base_model": config.base_model,
+        "parent_model": tracker.champion_ref(config.model_name),
     }
-    with tracker.run(config.experiment, tags=tags) as run_id:
+    # one experiment per taxonomy version: runs are only comparable under the same label set
+    with tracker.run(f"{config.experiment}/{taxonomy.version}", tags=tags) as run_id:
         tracker.log_params(config.flat_params())
         tracker.log_params(
             {"train_rows": len(train), "validation_rows": len(validation or []), "num_labels": len(labels)}

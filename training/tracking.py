@@ -102,6 +102,30 @@ class Tracker:
             raise TrackingError(f"no model version '{name}@{alias}' in {self.settings.tracking_uri}") from exc
         return RegisteredVersion(name, str(version.version), alias, str(version.source))
 
+    def champion_ref(self, name: str, alias: str = "champion") -> str:
+        """``name/version`` of the model ``alias`` points to now, or ``none``: a new run's parent model."""
+        try:
+            found = self.resolve_alias(name, alias)
+        except TrackingError:
+            return "none"
+        return f"{found.name}/{found.version}"
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        try:
+            self.client.set_registered_model_alias(name, alias, version)
+        except Exception as exc:
+            raise TrackingError(f"cannot point {name}@{alias} at version {version}: {exc}") from exc
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        try:
+            self.client.delete_registered_model_alias(name, alias)
+        except Exception as exc:
+            raise TrackingError(f"cannot delete alias {name}@{alias}: {exc}") from exc
+
+    def set_version_tags(self, name: str, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, value)
+
     def download_bundle(self, registered: RegisteredVersion) -> Path:
         """A local copy of a registered bundle (cached under ``home/bundles``)."""
         target = (self.settings.home / "bundles" / f"{registered.name}-v{registered.version}").resolve()

@@ -82,6 +82,18 @@ class Database:
         return config
 
 
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def sqlite_url(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path.resolve()}"

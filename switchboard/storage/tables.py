@@ -9,6 +9,8 @@ from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, ForeignKey, Inte
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from switchboard.schemas import ModelInfo, Prediction
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite drops the zone; this puts it back)."""
@@ -76,7 +78,29 @@ class PredictionRow(Base):
     alternatives: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     category_decision: Mapped[str] = mapped_column(String(16))
     owner_decision: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16), default="live", server_default="live")  # live | backfill
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    @classmethod
+    def of(
+        cls, feedback_id: str, model: ModelInfo, pred: Prediction, created_at: datetime, source: str = "live"
+    ) -> PredictionRow:
+        """The stored form of a model's prediction."""
+        return cls(
+            feedback_id=feedback_id,
+            model_name=model.name,
+            model_version=model.version,
+            taxonomy_version=model.taxonomy_version,
+            category=pred.category.id,
+            category_confidence=pred.category.confidence,
+            owner=pred.owner.id,
+            owner_confidence=pred.owner.confidence,
+            alternatives=[a.model_dump() for a in pred.alternatives],
+            category_decision=pred.routing.category,
+            owner_decision=pred.routing.owner,
+            source=source,
+            created_at=created_at,
+        )
 
 
 class ReviewTaskRow(Base):
@@ -92,6 +116,7 @@ class ReviewTaskRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     taxonomy_version: Mapped[str] = mapped_column(String(64))
     labels_required: Mapped[int] = mapped_column(Integer, default=1)
+    suggestions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     lease_annotator: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -113,3 +138,26 @@ class LabelRow(Base):
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     taxonomy_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TaxonomyRow(Base):
+    """A taxonomy version known to this database (its YAML document)."""
+
+    __tablename__ = "taxonomies"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TaxonomyMigrationRow(Base):
+    """A taxonomy migration applied to the stored labels and tasks (applied once)."""
+
+    __tablename__ = "taxonomy_migrations"
+    __table_args__ = (UniqueConstraint("from_version", "to_version", name="uq_taxonomy_migration"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    from_version: Mapped[str] = mapped_column(String(64))
+    to_version: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,245 @@
+"""Champion/challenger: the promotion gate, promotion and one-command rollback (MLflow registry aliases).
+
+The gate scores both models on one held-out set labelled in the challenger's taxonomy. A champion trained
+under the previous taxonomy is scored through the migration (its renamed/merged categories map across; a
+category it predicts that was split cannot be right). Per-class F1 may not drop by more than ``tolerance``
+on any class both models can predict; classes only the challenger knows are reported, not gated.
+
+Promotion moves ``champion`` to the challenger and ``previous-champion`` to the old champion, then writes the
+release file that following servers swap to. Rollback swaps the two aliases back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from evaluation.scorer import Scores, score
+from models.bundle import Bundle, load_bundle
+from models.classifier import Classifier
+from models.release import Release, write_release
+from switchboard.corpus import LabelledData
+from switchboard.errors import ConflictError, TaxonomyError
+from switchboard.migration import TaxonomyMigration
+from switchboard.settings import Settings
+from training.tracking import RegisteredVersion, Tracker
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
+
+
+class ClassComparison(BaseModel):
+    category: str
+    support: int
+    champion_f1: float | None = Field(description="None: the champion cannot predict this category.")
+    challenger_f1: float
+    delta: float | None
+    regressed: bool
+
+
+class ModelScore(BaseModel):
+    model_version: str
+    taxonomy_version: str
+    accuracy: float
+    macro_f1: float
+    owner_accuracy: float
+
+
+class GateReport(BaseModel):
+    passed: bool
+    tolerance: float
+    n: int
+    taxonomy_version: str
+    champion: ModelScore
+    challenger: ModelScore
+    per_class: list[ClassComparison]
+    regressions: list[str]
+    challenger_only: list[str] = Field(description="New or split categories: scored, not gated.")
+
+
+def _predict(classifier: Classifier, texts: list[str]) -> tuple[list[str], list[str]]:
+    probs = classifier.score_clean(texts).probabilities
+    owners = classifier.owner_probabilities(probs).argmax(axis=1)
+    return [classifier.labels[i] for i in probs.argmax(axis=1)], [classifier.owners[i] for i in owners]
+
+
+def compare(
+    champion: Bundle,
+    challenger: Bundle,
+    heldout: LabelledData,
+    migration: TaxonomyMigration | None = None,
+    tolerance: float = 0.02,
+) -> GateReport:
+    """Score champion and challenger on ``heldout`` (labels in the challenger's taxonomy)."""
+    taxonomy = challenger.taxonomy
+    translate: dict[str, str] = {}
+    if champion.taxonomy.version != taxonomy.version:
+        if migration is None or (migration.old.version, migration.new.version) != (
+            champion.taxonomy.version,
+            taxonomy.version,
+        ):
+            raise TaxonomyError(
+                f"champion serves taxonomy {champion.taxonomy.version}, challenger {taxonomy.version}: "
+                f"give the migration from {champion.taxonomy.version} to {taxonomy.version}"
+            )
+        translate = {c: migration.map_label(c) or f"{c} (split/retired)" for c in champion.categories}
+    champ_cats, _ = _predict(Classifier(champion, intra_op_threads=0), heldout.texts)
+    champ_cats = [translate.get(c, c) for c in champ_cats]
+    chall_cats, chall_owners = _predict(Classifier(challenger, intra_op_threads=0), heldout.texts)
+    gold_owner = [taxonomy.owner_of(c) for c in heldout.labels]
+    # the champion's owner under the new map: the owner of its (translated) category
+    champ_owners = [taxonomy.leaf_owner.get(c, "?") for c in champ_cats]
+    labels = list(taxonomy.leaf_ids)
+    s_champ, s_chall = score(heldout.labels, champ_cats, labels), score(heldout.labels, chall_cats, labels)
+    reachable = {translate.get(c, c) for c in champion.categories}
+    per_class, regressions, only = [], [], []
+    for cat in labels:
+        support = s_chall.per_label[cat].support
+        if support == 0:
+            continue
+        chall_f1 = s_chall.per_label[cat].f1
+        if cat not in reachable:
+            only.append(cat)
+            per_class.append(
+                ClassComparison(
+                    category=cat, support=support, champion_f1=None, challenger_f1=chall_f1, delta=None, regressed=False
+                )
+            )
+            continue
+        champ_f1 = s_champ.per_label[cat].f1
+        regressed = chall_f1 < champ_f1 - tolerance
+        if regressed:
+            regressions.append(cat)
+        per_class.append(
+            ClassComparison(
+                category=cat,
+                support=support,
+                champion_f1=champ_f1,
+                challenger_f1=chall_f1,
+                delta=chall_f1 - champ_f1,
+                regressed=regressed,
+            )
+        )
+
+    def model_score(bundle: Bundle, s: Scores, owners: list[str]) -> ModelScore:
+        return ModelScore(
+            model_version=bundle.metadata.model_version,
+            taxonomy_version=bundle.taxonomy.version,
+            accuracy=s.accuracy,
+            macro_f1=s.macro_f1,
+            owner_accuracy=sum(a == b for a, b in zip(owners, gold_owner, strict=True)) / max(1, len(owners)),
+        )
+
+    return GateReport(
+        passed=not regressions,
+        tolerance=tolerance,
+        n=len(heldout),
+        taxonomy_version=taxonomy.version,
+        champion=model_score(champion, s_champ, champ_owners),
+        challenger=model_score(challenger, s_chall, chall_owners),
+        per_class=per_class,
+        regressions=regressions,
+        challenger_only=only,
+    )
+
+
+def release(settings: Settings, tracker: Tracker, registered: RegisteredVersion) -> Release:
+    """Download the bundle ``registered`` names and point the release file of ``serve_alias`` at it."""
+    path = tracker.download_bundle(registered)
+    bundle = load_bundle(path)
+    out = Release(
+        model_name=registered.name,
+        registry_version=registered.version,
+        alias=settings.serve_alias,
+        bundle_path=path,
+        model_version=bundle.metadata.model_version,
+        taxonomy_version=bundle.taxonomy.version,
+    )
+    write_release(settings.release_file, out)
+    return out
+
+
+def bundles(settings: Settings, tracker: Tracker) -> tuple[RegisteredVersion, RegisteredVersion]:
+    name = settings.registry_model_name
+    return tracker.resolve_alias(name, CHAMPION), tracker.resolve_alias(name, CHALLENGER)
+
+
+def promote(
+    settings: Settings,
+    heldout: LabelledData,
+    migration: TaxonomyMigration | None = None,
+    tolerance: float = 0.02,
+    dry_run: bool = False,
+    report_dir: Path | None = None,
+) -> GateReport:
+    """Run the gate; if it passes (and not ``dry_run``), make the challenger the champion and release it."""
+    tracker = Tracker(settings)
+    name = settings.registry_model_name
+    champ_ref, chall_ref = bundles(settings, tracker)
+    if champ_ref.version == chall_ref.version:
+        raise ConflictError(f"{name}@{CHALLENGER} is already the champion (version {champ_ref.version})")
+    champion = load_bundle(tracker.download_bundle(champ_ref))
+    challenger = load_bundle(tracker.download_bundle(chall_ref))
+    report = compare(champion, challenger, heldout, migration, tolerance)
+    folder = report_dir or settings.home / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    (folder / f"promotion-{stamp}-v{chall_ref.version}.json").write_text(
+        report.model_dump_json(indent=1), encoding="utf-8"
+    )
+    tracker.set_version_tags(
+        name,
+        chall_ref.version,
+        {
+            "gate_passed": str(report.passed).lower(),
+            "gate_against": champ_ref.version,
+            "gate_regressions": json.dumps(report.regressions),
+        },
+    )
+    if report.passed and not dry_run:
+        tracker.set_alias(name, PREVIOUS, champ_ref.version)
+        tracker.set_alias(name, CHAMPION, chall_ref.version)
+        tracker.delete_alias(name, CHALLENGER)
+        release(settings, tracker, tracker.resolve_alias(name, CHAMPION))
+        log.info("promoted %s v%s to champion (previous v%s)", name, chall_ref.version, champ_ref.version)
+    return report
+
+
+def rollback(settings: Settings) -> tuple[RegisteredVersion, RegisteredVersion]:
+    """Swap ``champion`` and ``previous-champion`` and release the restored model: (restored, demoted)."""
+    tracker = Tracker(settings)
+    name = settings.registry_model_name
+    current = tracker.resolve_alias(name, CHAMPION)
+    previous = tracker.resolve_alias(name, PREVIOUS)
+    tracker.set_alias(name, CHAMPION, previous.version)
+    tracker.set_alias(name, PREVIOUS, current.version)
+    restored = tracker.resolve_alias(name, CHAMPION)
+    release(settings, tracker, restored)
+    return restored, tracker.resolve_alias(name, PREVIOUS)
+
+
+def register_bundle(
+    settings: Settings, bundle: Bundle, alias: str | None, experiment: str, tags: dict[str, str]
+) -> str:
+    """Track and register an already-built bundle (e.g. one carried to a new taxonomy); returns its version."""
+    tracker = Tracker(settings)
+    tags = {
+        "taxonomy_version": bundle.taxonomy.version,
+        "parent_model": tracker.champion_ref(settings.registry_model_name),
+        **tags,
+    }
+    with tracker.run(f"{experiment}/{bundle.taxonomy.version}", tags=tags) as run_id:
+        tracker.log_artifacts(bundle.path, "bundle")
+        registered = tracker.register_bundle(
+            run_id,
+            settings.registry_model_name,
+            "bundle",
+            alias,
+            tags={**tags, "model_version": bundle.metadata.model_version},
+        )
+    return registered.version
