@@ -15,6 +15,7 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY switchboard ./switchboard
 COPY serving ./serving
 COPY labeling ./labeling
+COPY accountability ./accountability
 COPY models ./models
 COPY evaluation ./evaluation
 COPY training ./training

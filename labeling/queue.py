@@ -18,6 +18,7 @@ from typing import Literal
 
 from sqlalchemy import func, or_, select
 
+from accountability.cases import open_case, reroute
 from labeling.refresh import stored_taxonomy
 from switchboard.errors import ConflictError, InputError, NotFoundError, StaleTaskError
 from switchboard.schemas import ModelInfo, Prediction
@@ -96,7 +97,8 @@ def ingest(
     predictions: Sequence[Prediction],
     policy: QueuePolicy = QueuePolicy(),
 ) -> list[Ingested]:
-    """Store feedback and predictions; queue what the deferral policy sends to review, plus QA samples."""
+    """Store feedback and predictions, open a case for each item's owner (notified through the outbox), and
+    queue what the deferral policy sends to review, plus QA samples."""
     rng = random.Random(policy.seed)
     now = _now()
     out: list[Ingested] = []
@@ -114,6 +116,7 @@ def ingest(
             row = PredictionRow.of(fb.id, model, pred, now)
             s.add_all([fb, row])
             s.flush()
+            open_case(s, fb, pred.owner.id, pred.category.id, model.taxonomy_version, now)
             reason: Reason | None = None
             if pred.routing.category == "review" or pred.routing.owner == "review":
                 reason, priority = "low_confidence", priority_of(pred, pred.category.id in rare)
@@ -271,6 +274,9 @@ def submit(
         if action == "label" and owner is None:
             assert category is not None
             owner = taxonomy.owner_of(category)
+        if action == "label" and task.taxonomy_version == taxonomy.version:
+            assert category is not None and owner is not None
+            reroute(s, task.feedback_id, owner, category, actor=annotator)
         s.add(
             LabelRow(
                 task_id=task_id,

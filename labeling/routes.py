@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from labeling import queue, refresh
@@ -21,22 +21,13 @@ from labeling.schemas import (
     Task,
     TaxonomyView,
 )
-from serving.routes import BatcherDep, MetricsDep, SettingsDep, validate_items
+from serving.routes import BatcherDep, DatabaseDep, MetricsDep, RowId, SettingsDep, validate_items
 from serving.schemas import ClassifyBatch, ErrorBody
 from serving.security import CanClassify, CanReview
-from switchboard.storage import Database
 
 PAGE = Path(__file__).resolve().parent / "static" / "review.html"
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody} for s in (401, 403, 404, 409, 413, 422, 503)}
-
-
-def get_database(request: Request) -> Database:
-    db: Database = request.app.state.database
-    return db
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 @router.post("/v1/feedback", response_model=IngestResponse, responses=_ERRORS, tags=["feedback"])
@@ -98,7 +89,7 @@ def next_task(
 
 
 @router.post("/v1/review/tasks/{task_id}", response_model=AnswerResult, responses=_ERRORS, tags=["review"])
-def answer_task(task_id: int, body: Answer, batcher: BatcherDep, db: DatabaseDep, _key: CanReview) -> AnswerResult:
+def answer_task(task_id: RowId, body: Answer, batcher: BatcherDep, db: DatabaseDep, _key: CanReview) -> AnswerResult:
     """Label a task (optionally changing the owner), mark it "none of these", or skip it."""
     task = queue.submit(
         db,

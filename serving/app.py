@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from accountability.background import deliver_notifications, scan_for_spikes
+from accountability.routes import router as accountability_router
 from labeling.queue import QueuePolicy
 from labeling.routes import router as labeling_router
 from models.classifier import Classifier
@@ -65,16 +67,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await batcher.start()
         app.state.batcher = batcher
         app.state.reloader = reloader = ModelReloader(batcher, settings, metrics)
-        follower = asyncio.create_task(reloader.follow(), name="release-follower") if settings.follow_release else None
+        tasks = [asyncio.create_task(reloader.follow(), name="release-follower")] if settings.follow_release else []
+        if settings.outbox_interval_s > 0:
+            tasks.append(asyncio.create_task(deliver_notifications(database, settings), name="outbox"))
+        if settings.alert_scan_interval_s > 0:
+            tasks.append(asyncio.create_task(scan_for_spikes(database, batcher, settings), name="spike-alerts"))
         metrics.set_model(classifier.info)
         log.info("serving %s (auth %s)", classifier.info, "required" if settings.auth_required else "off")
         try:
             yield
         finally:
-            if follower is not None:
-                follower.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await follower
+                    await task
             app.state.batcher = None
             await batcher.stop()
             database.dispose()
@@ -91,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(labeling_router)
+    app.include_router(accountability_router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

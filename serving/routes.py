@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
@@ -28,6 +28,7 @@ from serving.security import CanAdmin, CanClassify
 from switchboard.errors import BundleError, InputError
 from switchboard.schemas import ModelInfo
 from switchboard.settings import Settings
+from switchboard.storage import Database
 from switchboard.text import CleanText, clean_text
 
 
@@ -48,7 +49,14 @@ def get_metrics(request: Request) -> ServingMetrics:
     return metrics
 
 
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.database
+    return db
+
+
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A stored row's id.")]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
 

@@ -38,4 +38,5 @@ def require(action: Action) -> Callable[..., ApiKey | None]:
 
 CanClassify = Annotated[ApiKey | None, Depends(require(Action.classify))]
 CanReview = Annotated[ApiKey | None, Depends(require(Action.review))]
+CanWorkCases = Annotated[ApiKey | None, Depends(require(Action.cases))]
 CanAdmin = Annotated[ApiKey | None, Depends(require(Action.admin))]

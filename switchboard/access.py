@@ -5,7 +5,8 @@ bits, so a fast hash is enough). Roles grant actions:
 
     service    classify
     annotator  classify, review
-    admin      classify, review, admin (reload the model, taxonomy and model management)
+    owner      cases (work the cases routed to owners, trends, alerts, reports, dashboard)
+    admin      classify, review, cases, admin (reload the model, webhooks, the outbox)
 """
 
 from __future__ import annotations
@@ -30,18 +31,21 @@ PREFIX = "sb"
 class Role(StrEnum):
     service = "service"
     annotator = "annotator"
+    owner = "owner"
     admin = "admin"
 
 
 class Action(StrEnum):
     classify = "classify"
     review = "review"
+    cases = "cases"
     admin = "admin"
 
 
 GRANTS: dict[Role, frozenset[Action]] = {
     Role.service: frozenset({Action.classify}),
     Role.annotator: frozenset({Action.classify, Action.review}),
+    Role.owner: frozenset({Action.cases}),
     Role.admin: frozenset(Action),
 }
 

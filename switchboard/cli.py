@@ -534,6 +534,9 @@ def promote(
         Path | None, typer.Option(help="Migration from the champion's taxonomy; held-out labels may use either.")
     ] = None,
     tolerance: Annotated[float, typer.Option(min=0.0, max=1.0, help="Allowed per-class F1 drop.")] = 0.02,
+    confidence: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="Bootstrap confidence a drop must reach to count.")
+    ] = 0.95,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Run the gate only.")] = False,
 ) -> None:
     """Compare challenger with champion on a held-out set; if no class regresses, promote and release it."""
@@ -562,7 +565,7 @@ def promote(
             "rows left out",
             err=True,
         )
-    report = run_gate(settings, data, m, tolerance, dry_run)
+    report = run_gate(settings, data, m, tolerance, dry_run, confidence=confidence)
     typer.echo(report.model_dump_json(indent=1))
     verdict = "PASSED" if report.passed else f"FAILED (regressed: {', '.join(report.regressions)})"
     action = "dry run, aliases unchanged" if dry_run or not report.passed else "challenger is now champion"
@@ -607,6 +610,157 @@ def backfill(
         f"classified {result.classified} items with {result.model_version} in {result.batches} batches; "
         f"{result.remaining} still without a {result.taxonomy_version} prediction"
     )
+
+
+webhooks_app = typer.Typer(help="Owner webhooks: where each owner's notifications go.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The notification outbox: deliver, list, retry.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Spike alerts per category and owner (Poisson baseline).", no_args_is_help=True)
+report_app = typer.Typer(help="Accountability reports (JSON + HTML with charts).", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(report_app, name="report")
+
+
+def _taxonomy(bundle: Path | None, alias: str | None) -> Any:
+    """The taxonomy in force: the served bundle's."""
+    from models.bundle import load_bundle
+
+    return load_bundle(_resolve_bundle(_settings(), bundle, alias)).taxonomy
+
+
+@webhooks_app.command("set")
+@cli_errors
+def webhooks_set(
+    owner: Annotated[str, typer.Argument(help="Owner id from the taxonomy.")],
+    url: Annotated[str, typer.Option(help="http(s) URL that receives the POSTed events.")],
+    secret: Annotated[str, typer.Option(help="At least 16 characters; signs every payload.")],
+    inactive: Annotated[bool, typer.Option("--inactive", help="Keep events queued, deliver nothing.")] = False,
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+) -> None:
+    """Point an owner's notifications at a webhook (replaces the previous one)."""
+    from accountability.outbox import set_webhook
+
+    hook = set_webhook(_database(), _taxonomy(bundle, alias), owner, url, secret, active=not inactive)
+    typer.echo(f"{hook.owner}: {hook.url} ({'active' if hook.active else 'inactive'})")
+
+
+@webhooks_app.command("delete")
+@cli_errors
+def webhooks_delete(owner: Annotated[str, typer.Argument()]) -> None:
+    """Remove an owner's webhook (its events wait in the outbox)."""
+    from accountability.outbox import delete_webhook
+
+    delete_webhook(_database(), owner)
+    typer.echo(f"{owner}: webhook removed")
+
+
+@outbox_app.command("deliver")
+@cli_errors
+def outbox_deliver(
+    loop: Annotated[bool, typer.Option(help="Keep delivering every --interval seconds.")] = False,
+    interval: Annotated[float, typer.Option(min=0.1)] = 1.0,
+) -> None:
+    """Deliver due notifications (what a server does in the background), once or in a loop."""
+    import time
+
+    from accountability.background import dispatcher
+
+    worker = dispatcher(_database(), _settings())
+    while True:
+        stats = worker.deliver_due()
+        typer.echo(f"delivered {stats.delivered}, to retry {stats.retried}, dead {stats.dead}")
+        for error in stats.errors[:5]:
+            typer.echo(f"  {error}", err=True)
+        if not loop:
+            return
+        time.sleep(interval)
+
+
+@outbox_app.command("list")
+@cli_errors
+def outbox_list(
+    status: Annotated[str | None, typer.Option(help="pending, delivered or dead")] = None,
+    owner: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """Notifications, newest first."""
+    from dataclasses import asdict
+
+    from accountability.outbox import list_outbox
+
+    for item in list_outbox(_database(), status, owner, limit):
+        typer.echo(json.dumps(asdict(item), default=str))
+
+
+@outbox_app.command("retry")
+@cli_errors
+def outbox_retry(outbox_id: Annotated[int, typer.Argument(min=1)]) -> None:
+    """Give a dead notification a fresh set of attempts."""
+    from accountability.outbox import retry_dead
+
+    retry_dead(_database(), outbox_id)
+    typer.echo(f"outbox event {outbox_id} is pending again")
+
+
+@alerts_app.command("scan")
+@cli_errors
+def alerts_scan(
+    day: Annotated[str | None, typer.Option(help="Last day to scan, YYYY-MM-DD (default: today, UTC).")] = None,
+    days: Annotated[int, typer.Option(min=1, max=366)] = 1,
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+) -> None:
+    """Scan days for spikes; new ones are stored and sent to their owners through the outbox."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from accountability.alerts import SpikePolicy, scan
+    from switchboard.errors import InputError
+
+    settings = _settings()
+    try:
+        end = date.fromisoformat(day) if day else datetime.now(UTC).date()
+    except ValueError:
+        raise InputError(f"--day must be YYYY-MM-DD, got '{day}'") from None
+    window = [end - timedelta(days=i) for i in range(days)][::-1]
+    policy = SpikePolicy(alpha=settings.alert_alpha, min_count=settings.alert_min_count)
+    found = scan(_database(), _taxonomy(bundle, alias), window, policy)
+    typer.echo(f"{len(found)} new spike(s) in {window[0]}..{window[-1]}")
+    for spike in found:
+        typer.echo(
+            f"{spike.day} {spike.scope} {spike.key} (owner {spike.owner}): {spike.observed} items, "
+            f"expected {spike.expected:.2f}, p={spike.p_value:.2g}"
+        )
+
+
+@report_app.command("monthly")
+@cli_errors
+def report_monthly(
+    month: Annotated[str, typer.Option(help="YYYY-MM")],
+    out: Annotated[Path, typer.Option(help="Folder for the JSON and HTML files.")] = Path("reports"),
+    owner: Annotated[
+        list[str] | None, typer.Option(help="Also one report per owner (repeatable); 'all' for every owner.")
+    ] = None,
+    bundle: BundleOpt = None,
+    alias: AliasOpt = None,
+) -> None:
+    """The monthly accountability report: leadership, and optionally per owner, as JSON + HTML."""
+    from accountability.report import monthly_report, render_html
+
+    settings = _settings()
+    taxonomy = _taxonomy(bundle, alias)
+    db = _database()
+    scopes: list[str | None] = [None]
+    wanted = owner or []
+    scopes += [o.id for o in taxonomy.owners] if "all" in wanted else list(wanted)
+    out.mkdir(parents=True, exist_ok=True)
+    for scope in scopes:
+        built = monthly_report(db, taxonomy, month, scope, settings.case_sla_days)
+        stem = out / f"accountability-{built.month}-{built.scope}"
+        stem.with_suffix(".json").write_text(built.model_dump_json(indent=1), encoding="utf-8")
+        stem.with_suffix(".html").write_text(render_html(built), encoding="utf-8")
+        typer.echo(f"wrote {stem}.json and {stem}.html ({built.total_volume} items)")
 
 
 keys_app = typer.Typer(

@@ -46,6 +46,18 @@ class Settings(BaseSettings):
         "(promotion, rollback). `switchboard serve` without --bundle turns it on.",
     )
     watch_release_s: float = Field(default=5.0, ge=0.1, le=3600, description="How often the release file is read.")
+    case_sla_days: float = Field(default=14.0, gt=0, le=3650, description="Open cases older than this are overdue.")
+    outbox_interval_s: float = Field(
+        default=1.0, ge=0, le=3600, description="How often the server delivers due notifications (0: not here)."
+    )
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100, description="Then the notification is dead.")
+    webhook_base_delay_s: float = Field(default=2.0, gt=0, le=3600, description="First retry delay (doubles).")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    alert_scan_interval_s: float = Field(
+        default=300.0, ge=0, le=86400, description="How often the server scans today for spikes (0: never)."
+    )
+    alert_alpha: float = Field(default=0.001, gt=0, lt=0.5, description="Poisson tail probability that alerts.")
+    alert_min_count: int = Field(default=3, ge=1, description="Fewer items in a day never alert.")
     ort_allow_spinning: bool = Field(
         default=False, description="Let idle onnxruntime threads spin (lower latency alone, less throughput)."
     )

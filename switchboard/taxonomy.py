@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -52,6 +52,9 @@ class Category(BaseModel):
     name: str = Field(min_length=1)
     description: str = ""
     parent: str | None = None
+    sentiment: Literal["positive", "negative", "neutral"] | None = Field(
+        default=None, description="The sentiment feedback in this category carries (inherited by children)."
+    )
 
 
 class Taxonomy(BaseModel):
@@ -125,6 +128,17 @@ class Taxonomy(BaseModel):
         if owner is None:
             raise TaxonomyError(f"category '{category_id}' has no owner in taxonomy {self.version}")
         return owner
+
+    def sentiment_of(self, category_id: str) -> str | None:
+        """The sentiment of a category or of its nearest ancestor that has one (None: not set)."""
+        node: str | None = category_id
+        seen: set[str] = set()
+        while node is not None and node not in seen and node in self.category_by_id:
+            seen.add(node)
+            if self.category_by_id[node].sentiment is not None:
+                return self.category_by_id[node].sentiment
+            node = self.category_by_id[node].parent
+        return None
 
     def _resolve_owner(self, category_id: str) -> str | None:
         node: str | None = category_id

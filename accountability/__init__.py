@@ -1,0 +1,1 @@
+"""Accountability: routed cases, owner notifications, trends, spike alerts and the monthly report."""
