@@ -256,6 +256,7 @@ def test_volumes_per_period_and_sentiment(db: Database, demo_taxonomy: Taxonomy)
             ("late", "late_delivery", "delivery_ops", _at(mon + timedelta(days=8))),
             ("twice", "double_charge", "payments", _at(mon + timedelta(days=8))),
             ("october", "double_charge", "payments", _at(date(2026, 10, 30))),
+            ("lovely driver", "praise", "customer_care", _at(mon + timedelta(days=2))),
         ],
     )
     periods, series = trends.volumes(db, demo_taxonomy, "owner", "week", date(2026, 10, 26), date(2026, 11, 16))
@@ -270,7 +271,8 @@ def test_volumes_per_period_and_sentiment(db: Database, demo_taxonomy: Taxonomy)
         trends.volumes(db, demo_taxonomy, "owner", "day", date(2026, 11, 2), date(2026, 11, 2))
     items = trends.classified_items(db, demo_taxonomy.version, date(2026, 11, 1), date(2026, 12, 1))
     mood = trends.sentiment(items, demo_taxonomy)
-    assert mood["delivery_ops"].negative_share == 1.0  # every demo category carries negative sentiment
+    assert mood["delivery_ops"].negative_share == 1.0  # complaints carry negative sentiment in the demo taxonomy
+    assert mood["customer_care"].positive_share == 1.0 and mood["customer_care"].negative_share == 0.0
 
 
 def test_poisson_tail() -> None:

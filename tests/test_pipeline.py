@@ -57,7 +57,7 @@ def test_bundle_is_self_describing(bundle_path: Path) -> None:
     assert meta["format_version"] == 1
     assert meta["quantization"] == "int8-dynamic"
     assert meta["taxonomy_version"] == "demo-2026.1"
-    assert meta["num_labels"] == 10
+    assert meta["num_labels"] == 11
     assert set(meta["files"]) == {"model.onnx", "tokenizer.json", "labels.json", "taxonomy.yaml"}
     assert meta["parity"]["fp32_max_prob_diff"] < 1e-4
     assert {"torch", "onnxruntime", "transformers"} <= set(meta["versions"])

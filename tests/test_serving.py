@@ -84,9 +84,9 @@ def test_batch_equals_single(client: TestClient) -> None:
     for t, b in zip(texts, batch, strict=True):
         single = client.post("/v1/classify", json={"text": t}).json()
         assert single["category"]["id"] == b["category"]["id"]
-        # dynamic int8 picks activation scales per batch, so probabilities move in the 3rd decimal
-        # (onnxruntime 1.32: up to 0.005 on this tiny, unconfident model)
-        assert single["category"]["confidence"] == pytest.approx(b["category"]["confidence"], abs=1e-2)
+        # dynamic int8 picks activation scales per batch (and padding differs), so a probability can move by a
+        # few hundredths on this tiny, unconfident model; fp32 batch == single is checked to 1e-5 in test_training
+        assert single["category"]["confidence"] == pytest.approx(b["category"]["confidence"], abs=0.05)
 
 
 def test_over_long_text_is_truncated_and_flagged(client: TestClient) -> None:
@@ -124,7 +124,7 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready"
-    assert ready["labels"] == 10
+    assert ready["labels"] == 11
     assert ready["quantization"] == "int8-dynamic"
 
 

@@ -25,7 +25,7 @@ def _base() -> dict:  # type: ignore[type-arg]
 
 def test_demo_taxonomy_loads_with_leaves_and_inherited_owners(demo_taxonomy: Taxonomy) -> None:
     assert demo_taxonomy.version == "demo-2026.1"
-    assert len(demo_taxonomy.leaf_ids) == 10
+    assert len(demo_taxonomy.leaf_ids) == 11
     assert "delivery" not in demo_taxonomy.leaf_ids  # a group, not a predicted class
     assert demo_taxonomy.owner_of("double_charge") == "payments"  # inherited from its parent "billing"
     assert set(demo_taxonomy.leaf_owner.values()) == {o.id for o in demo_taxonomy.owners}

@@ -87,7 +87,7 @@ def test_exported_bundle_matches_torch_and_batch_equals_single(
     for b, s in zip(batch, singles, strict=True):
         assert b.category.id == s.category.id
         # fp32: the same numbers up to float noise; dynamic int8 picks activation scales per batch
-        assert b.category.confidence == pytest.approx(s.category.confidence, abs=1e-2 if quantize else 1e-5)
+        assert b.category.confidence == pytest.approx(s.category.confidence, abs=0.05 if quantize else 1e-5)
     if not quantize:
         assert [p.category.id for p in batch] == FEW.labels
 
