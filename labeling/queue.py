@@ -19,7 +19,7 @@ from typing import Literal
 from sqlalchemy import func, or_, select
 
 from accountability.cases import open_case, reroute
-from labeling.refresh import stored_taxonomy
+from labeling.refresh import accepted_in, stored_taxonomy
 from switchboard.errors import ConflictError, InputError, NotFoundError, StaleTaskError
 from switchboard.schemas import ModelInfo, Prediction
 from switchboard.storage import Database
@@ -344,17 +344,7 @@ def agreement(db: Database) -> Agreement:
 def accepted_labels(db: Database, taxonomy: Taxonomy) -> list[tuple[str, str, str]]:
     """(feedback id, text, category) of the newest 'label' answer per item under ``taxonomy``."""
     with db.session() as s:
-        rows = s.execute(
-            select(LabelRow.feedback_id, FeedbackRow.text, LabelRow.category)
-            .join(FeedbackRow, FeedbackRow.id == LabelRow.feedback_id)
-            .where(LabelRow.action == "label", LabelRow.taxonomy_version == taxonomy.version)
-            .order_by(LabelRow.id)
-        ).all()
-    latest: dict[str, tuple[str, str, str]] = {}
-    for fid, text, category in rows:
-        if category is not None:
-            latest[fid] = (fid, text, category)
-    return list(latest.values())
+        return accepted_in(s, taxonomy.version)
 
 
 def _annotator(name: str) -> str:

@@ -112,7 +112,7 @@ def _yaml(document: str) -> dict[str, Any]:
     return data
 
 
-def _accepted(session: Session, version: str) -> list[tuple[str, str, str]]:
+def accepted_in(session: Session, version: str) -> list[tuple[str, str, str]]:
     """(feedback id, text, category) of the newest label per item under ``version``."""
     rows = session.execute(
         select(LabelRow.feedback_id, FeedbackRow.text, LabelRow.category)
@@ -162,7 +162,7 @@ def _plan(s: Session, migration: TaxonomyMigration, scorer: Scorer | None) -> Mi
         result.already_applied = True
         return result
     pending: list[tuple[str, str, str]] = []
-    for fid, text, category in _accepted(s, old.version):
+    for fid, text, category in accepted_in(s, old.version):
         if category not in old.leaf_owner:
             continue
         target = migration.map_label(category)
@@ -196,7 +196,7 @@ def apply(db: Database, migration: TaxonomyMigration, scorer: Scorer | None = No
             return result
         store_taxonomy(s, old)
         store_taxonomy(s, new)
-        for fid, _text, category in _accepted(s, old.version):
+        for fid, _text, category in accepted_in(s, old.version):
             target = migration.map_label(category) if category in old.leaf_owner else None
             if target is not None:
                 s.add(

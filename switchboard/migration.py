@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchboard.errors import TaxonomyError, describe_validation
 from switchboard.taxonomy import Taxonomy
+from switchboard.yamlfile import read_mapping
 
 
 class _Op(BaseModel):
@@ -151,14 +151,7 @@ class TaxonomyMigration:
     @classmethod
     def load(cls, path: str | Path) -> TaxonomyMigration:
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise TaxonomyError(f"migration file not found: {path}") from exc
-        except yaml.YAMLError as exc:
-            raise TaxonomyError(f"migration file {path} is not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise TaxonomyError(f"migration file {path} must hold a mapping")
+        raw = read_mapping(path, "migration file", TaxonomyError)
         try:
             spec = MigrationFile.model_validate(raw)
         except ValidationError as exc:

@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from switchboard.errors import TaxonomyError, describe_validation
+from switchboard.yamlfile import read_mapping
 
 _ID = r"^\S+$"  # any id without whitespace: real taxonomies have ids like "Refund_not_showing_up"
 
@@ -169,15 +170,7 @@ class Taxonomy(BaseModel):
     def load(cls, path: str | Path) -> Taxonomy:
         """Load and validate a taxonomy YAML file."""
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise TaxonomyError(f"taxonomy file not found: {path}") from exc
-        except yaml.YAMLError as exc:
-            raise TaxonomyError(f"taxonomy file {path} is not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise TaxonomyError(f"taxonomy file {path} must hold a mapping, got {type(data).__name__}")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_mapping(path, "taxonomy file", TaxonomyError), source=str(path))
 
     @classmethod
     def flat(

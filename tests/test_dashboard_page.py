@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from serving.app import create_app
 from switchboard.settings import Settings
-from tests.test_review_page import CHROMIUM, _free_port
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, running_server
 
 pytestmark = pytest.mark.browser
 
@@ -40,27 +36,12 @@ TEXTS = [
 @pytest.fixture
 def server(bundle_path: Path, tmp_path: Path) -> Iterator[str]:
     settings = Settings(bundle_path=bundle_path, home=tmp_path, outbox_interval_s=0, alert_scan_interval_s=0)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    srv.should_exit = True
-    thread.join(10)
+    with running_server(settings) as base:
+        yield base
 
 
 def test_dashboard_renders_charts_and_owner_tables(server: str, tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     assert httpx.post(f"{server}/v1/feedback", json={"items": [{"text": t} for t in TEXTS * 2]}).status_code == 200
@@ -74,7 +55,7 @@ def test_dashboard_renders_charts_and_owner_tables(server: str, tmp_path: Path) 
         assert httpx.post(f"{server}/v1/cases/{case['id']}/transition", json=body).status_code == 200
     month = f"{datetime.now(UTC):%Y-%m}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(f"{server}/dashboard?month={month}")
         assert page.inner_text("h1").startswith(f"Accountability report · {month} · leadership")

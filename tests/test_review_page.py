@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from models.bundle import load_bundle, write_manifest
-from serving.app import create_app
 from switchboard.deferral import DeferralPolicy, FieldPolicy
 from switchboard.settings import Settings
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, running_server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -37,27 +24,12 @@ def server(bundle_copy: Path, tmp_path: Path) -> Iterator[str]:
         bundle.path, list(bundle.labels), bundle.taxonomy, bundle.metadata.model_copy(update={"deferral": review_all})
     )
     settings = Settings(bundle_path=bundle_copy, home=tmp_path, agreement_rate=0.0, qa_sample_rate=0.0)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    srv.should_exit = True
-    thread.join(10)
+    with running_server(settings) as base:
+        yield base
 
 
 def test_annotator_accepts_a_suggestion_with_one_key(server: str, tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     ingest = httpx.post(
@@ -68,14 +40,7 @@ def test_annotator_accepts_a_suggestion_with_one_key(server: str, tmp_path: Path
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         page = browser.new_page()
         page.goto(f"{server}/review")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from switchboard.errors import ConfigError, describe_validation
+from switchboard.yamlfile import read_mapping
 
 BUILTIN_BASE_MODEL = "builtin:all-MiniLM-L6-v2"
 
@@ -118,14 +118,7 @@ class TrainingConfig(BaseModel):
     def load(cls, path: str | Path, **overrides: Any) -> TrainingConfig:
         """Load a YAML config; relative paths inside it resolve against the file's folder."""
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"training config not found: {path}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"training config {path} is not valid YAML: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise ConfigError(f"training config {path} must hold a mapping")
+        raw = read_mapping(path, "training config", ConfigError)
         raw.update({k: v for k, v in overrides.items() if v is not None})
         config = cls.from_dict(raw, source=str(path))
         base = path.parent
