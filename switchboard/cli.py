@@ -535,7 +535,7 @@ def promote(
     ] = None,
     tolerance: Annotated[float, typer.Option(min=0.0, max=1.0, help="Allowed per-class F1 drop.")] = 0.02,
     confidence: Annotated[
-        float, typer.Option(min=0.5, max=1.0, help="Bootstrap confidence a drop must reach to count.")
+        float, typer.Option(min=0.5, max=1.0, help="1 - family-wise error of the per-class drop tests.")
     ] = 0.95,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Run the gate only.")] = False,
 ) -> None:

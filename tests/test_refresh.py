@@ -398,3 +398,11 @@ def test_migrate_command_dry_run_then_apply(trained: Any, tmp_path: Path, monkey
     again = runner.invoke(cli, ["taxonomy", "migrate", str(MIGRATION)])
     assert "already applied" in again.output
     db.dispose()
+
+
+def test_holm_keeps_the_family_wise_error() -> None:
+    from training.promotion import holm
+
+    assert holm({"a": 0.001, "b": 0.02, "c": 0.04}, 0.05) == {"a", "b", "c"}
+    assert holm({"a": 0.03, "b": 0.03}, 0.05) == set()  # 0.03 > 0.05 / 2: the step-down stops at once
+    assert holm({f"c{i}": 0.02 for i in range(72)} | {"real": 0.0005}, 0.05) == {"real"}
