@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from switchboard.deferral import Routing
 from switchboard.schemas import Alternative, ModelInfo, ScoredCategory, ScoredOwner
 
 
@@ -39,6 +40,7 @@ class ClassificationResult(BaseModel):
     owner: ScoredOwner
     alternatives: list[Alternative] = Field(description="Top-3 categories with the owner each routes to.")
     truncated: bool
+    routing: Routing = Field(description="Per field: applied automatically, or sent to a human (deferral policy).")
 
 
 class ClassifyResponse(ClassificationResult):

@@ -40,6 +40,9 @@ def test_single_item(client: TestClient) -> None:
     confs = [a["confidence"] for a in body["alternatives"]]
     assert confs == sorted(confs, reverse=True)
     assert body["truncated"] is False
+    assert body["routing"]["category"] in ("auto", "review") and body["routing"]["owner"] in ("auto", "review")
+    batch = client.post("/v1/classify", json={"items": [{"text": "I was charged twice for my order"}]}).json()
+    assert batch["results"][0]["routing"] == body["routing"]
 
 
 def test_owner_confidence_is_the_sum_over_its_categories(client: TestClient) -> None:
