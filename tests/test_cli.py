@@ -185,5 +185,5 @@ def test_review_commands_and_retrain_from_corrections(
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout[result.stdout.index("{") :])
-    assert report["n"] == 326 and report["before"]["model"] != report["after"]["model"]
+    assert report["n"] == 356 and report["before"]["model"] != report["after"]["model"]
     assert 0 <= report["after"]["accuracy"] <= 1 and report["after"]["registered_version"] == "1"
