@@ -238,12 +238,23 @@ def list_cases(
             stmt = stmt.where(CaseRow.owner == owner)
         if status:
             stmt = stmt.where(CaseRow.status.in_(status))
-        return [_view(s, c) for c in s.scalars(stmt).all()]
+        rows = s.scalars(stmt).all()
+        ids = [c.feedback_id for c in rows]
+        feedback = {f.id: f for f in s.scalars(select(FeedbackRow).where(FeedbackRow.id.in_(ids)))}
+        answers = dict(
+            s.execute(
+                select(FollowupRow.case_id, FollowupRow.resolved).where(FollowupRow.case_id.in_([c.id for c in rows]))
+            ).all()
+        )
+        return [_as_view(c, feedback.get(c.feedback_id), answers.get(c.id)) for c in rows]
 
 
 def _view(s: Session, case: CaseRow) -> CaseView:
-    fb = s.get(FeedbackRow, case.feedback_id)
     follow = s.scalars(select(FollowupRow.resolved).where(FollowupRow.case_id == case.id)).first()
+    return _as_view(case, s.get(FeedbackRow, case.feedback_id), follow)
+
+
+def _as_view(case: CaseRow, fb: FeedbackRow | None, follow: bool | None) -> CaseView:
     return CaseView(
         id=case.id,
         feedback_id=case.feedback_id,

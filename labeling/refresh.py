@@ -62,6 +62,7 @@ class MigrationPlan:
     relabel: list[RelabelItem] = field(default_factory=list)
     tasks_requeued: Counter[str] = field(default_factory=Counter)
     needs_seed_examples: list[str] = field(default_factory=list)
+    carried: list[tuple[str, str]] = field(default_factory=list, repr=False)  # (feedback id, new category)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -170,6 +171,7 @@ def _plan(s: Session, migration: TaxonomyMigration, scorer: Scorer | None) -> Mi
             pending.append((fid, text, category))
         else:
             result.labels_mapped[(category, target)] += 1
+            result.carried.append((fid, target))
     scores = scorer([text for _, text, _ in pending]) if scorer and pending else [{} for _ in pending]
     for (fid, text, category), score in zip(pending, scores, strict=True):
         # items the current model places firmly in the old category come first: they are surely in scope
@@ -196,20 +198,18 @@ def apply(db: Database, migration: TaxonomyMigration, scorer: Scorer | None = No
             return result
         store_taxonomy(s, old)
         store_taxonomy(s, new)
-        for fid, _text, category in accepted_in(s, old.version):
-            target = migration.map_label(category) if category in old.leaf_owner else None
-            if target is not None:
-                s.add(
-                    LabelRow(
-                        feedback_id=fid,
-                        annotator=tag,
-                        action="label",
-                        category=target,
-                        owner=new.leaf_owner[target],
-                        taxonomy_version=new.version,
-                        created_at=now,
-                    )
-                )
+        s.add_all(
+            LabelRow(
+                feedback_id=fid,
+                annotator=tag,
+                action="label",
+                category=target,
+                owner=new.leaf_owner[target],
+                taxonomy_version=new.version,
+                created_at=now,
+            )
+            for fid, target in result.carried
+        )
         for item in result.relabel:
             s.add(
                 ReviewTaskRow(

@@ -327,7 +327,8 @@ def test_gate_compares_across_taxonomies_through_the_migration(bundle_path: Path
     old = read_labelled(DEMO / "feedback.csv", "text", "category", m.old)
     data = LabelledData(old.texts, [m.map_label(c) or "" for c in old.labels])
     report = compare(champion, challenger, data, m)
-    assert report.passed and report.champion.accuracy == pytest.approx(report.challenger.accuracy)
+    # the same network: only items where summing merged categories changes the arg-max can differ
+    assert report.passed and abs(report.champion.accuracy - report.challenger.accuracy) <= 0.02
     with pytest.raises(TaxonomyError, match=r"give the migration from demo-2026\.1 to demo-2026\.2"):
         compare(champion, challenger, data)
 
