@@ -102,14 +102,28 @@ def open_case(
     return case
 
 
-def reroute(session: Session, feedback_id: str, owner: str, category: str, actor: str) -> None:
-    """A human corrected the label: move the case to the right owner (both owners are told)."""
+def reroute(
+    session: Session,
+    feedback_id: str,
+    owner: str,
+    category: str,
+    actor: str,
+    taxonomy_version: str | None = None,
+    notify_same_owner: bool = True,
+) -> None:
+    """Move a case to a corrected (or migrated) category and owner; when the owner changes both are told."""
     case = session.scalars(select(CaseRow).where(CaseRow.feedback_id == feedback_id)).first()
     if case is None or (case.owner == owner and case.category == category):
+        if case is not None and taxonomy_version:
+            case.taxonomy_version = taxonomy_version
         return
     now = _now()
     previous = case.owner
     case.owner, case.category, case.updated_at = owner, category, now
+    if taxonomy_version:
+        case.taxonomy_version = taxonomy_version
+    if previous == owner and not notify_same_owner:
+        return
     session.add(
         CaseEventRow(
             case_id=case.id,

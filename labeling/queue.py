@@ -276,7 +276,7 @@ def submit(
             owner = taxonomy.owner_of(category)
         if action == "label" and task.taxonomy_version == taxonomy.version:
             assert category is not None and owner is not None
-            reroute(s, task.feedback_id, owner, category, actor=annotator)
+            reroute(s, task.feedback_id, owner, category, actor=annotator, taxonomy_version=taxonomy.version)
         s.add(
             LabelRow(
                 task_id=task_id,

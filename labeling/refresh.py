@@ -6,6 +6,8 @@
   version, pre-sorted by the current model's scores and offering the split's targets as suggestions.
 * Open tasks made under the old version are marked ``superseded`` and re-queued under the new one with their
   suggestions mapped.
+* Open cases follow their item: the mapped category, under the new version, with the owner the new map gives
+  it (both owners are told when that changes); cases of split items move when their relabel task is answered.
 * New categories nothing maps into are listed as needing seed examples.
 
 ``plan`` computes all of it without writing; ``apply`` writes it in one transaction and records the
@@ -23,10 +25,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from accountability.cases import reroute
 from switchboard.errors import ConflictError, NotFoundError
 from switchboard.migration import TaxonomyMigration
 from switchboard.storage import Database
 from switchboard.storage.tables import (
+    CaseRow,
     FeedbackRow,
     LabelRow,
     PredictionRow,
@@ -63,6 +67,9 @@ class MigrationPlan:
     tasks_requeued: Counter[str] = field(default_factory=Counter)
     needs_seed_examples: list[str] = field(default_factory=list)
     carried: list[tuple[str, str]] = field(default_factory=list, repr=False)  # (feedback id, new category)
+    cases_moved: list[tuple[str, str, str]] = field(default_factory=list, repr=False)  # (feedback, category, owner)
+    cases_rerouted: Counter[tuple[str, str]] = field(default_factory=Counter)
+    cases_awaiting_relabel: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -74,6 +81,9 @@ class MigrationPlan:
             "relabel_tasks": len(self.relabel),
             "relabel_by_category": dict(Counter(r.old_category for r in self.relabel)),
             "open_tasks_requeued": dict(self.tasks_requeued),
+            "open_cases_carried": len(self.cases_moved),
+            "open_cases_to_another_owner": {f"{a} -> {b}": n for (a, b), n in sorted(self.cases_rerouted.items())},
+            "open_cases_awaiting_relabel": self.cases_awaiting_relabel,
             "needs_seed_examples": self.needs_seed_examples,
         }
 
@@ -184,6 +194,19 @@ def _plan(s: Session, migration: TaxonomyMigration, scorer: Scorer | None) -> Mi
         )
     ).all():
         result.tasks_requeued[reason] += 1
+    # open cases follow their item: mapped category, and the owner the new map gives it
+    for fid, category, owner in s.execute(
+        select(CaseRow.feedback_id, CaseRow.category, CaseRow.owner).where(
+            CaseRow.taxonomy_version == old.version, CaseRow.status.not_in(("resolved", "justified"))
+        )
+    ).all():
+        target = migration.map_label(category) if category in old.leaf_owner else None
+        if target is None:
+            result.cases_awaiting_relabel += 1
+            continue
+        result.cases_moved.append((fid, target, new.leaf_owner[target]))
+        if new.leaf_owner[target] != owner:
+            result.cases_rerouted[(owner, new.leaf_owner[target])] += 1
     return result
 
 
@@ -225,6 +248,8 @@ def apply(db: Database, migration: TaxonomyMigration, scorer: Scorer | None = No
                     created_at=now,
                 )
             )
+        for fid, target, owner in result.cases_moved:
+            reroute(s, fid, owner, target, actor=tag, taxonomy_version=new.version, notify_same_owner=False)
         old_tasks = s.scalars(
             select(ReviewTaskRow).where(ReviewTaskRow.status == "open", ReviewTaskRow.taxonomy_version == old.version)
         ).all()

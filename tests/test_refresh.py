@@ -27,7 +27,7 @@ from switchboard.errors import BundleError, InputError, TaxonomyError
 from switchboard.migration import Merge, Reassign, Rename, Split, TaxonomyMigration, build
 from switchboard.settings import Settings
 from switchboard.storage import Database
-from switchboard.storage.tables import LabelRow, PredictionRow, ReviewTaskRow
+from switchboard.storage.tables import CaseRow, LabelRow, OutboxRow, PredictionRow, ReviewTaskRow
 from switchboard.taxonomy import Taxonomy
 from tests.test_labeling import MODEL, _ingest
 
@@ -173,6 +173,7 @@ def _label_everything(db: Database, taxonomy: Taxonomy) -> dict[str, str]:
 def test_migrate_maps_labels_queues_splits_and_is_applied_once(db: Database, demo_taxonomy: Taxonomy) -> None:
     db.upgrade()
     ids = _label_everything(db, demo_taxonomy)
+    rude = _ingest(db, [("the driver was rude", "courier_conduct", "delivery_ops", 0.99, True)], qa_rate=0.0)
     m = TaxonomyMigration.load(MIGRATION)
     with db.session() as s:
         before = s.scalar(select(func.count()).select_from(LabelRow))
@@ -182,6 +183,9 @@ def test_migrate_maps_labels_queues_splits_and_is_applied_once(db: Database, dem
     assert dict(dry.labels_mapped) == {("late_delivery", "delivery_delay"): 1, ("double_charge", "billing_error"): 1}
     assert [r.text for r in dry.relabel] == ["the milk was sour", "the eggs were smashed"]  # pre-sorted by score
     assert dict(dry.tasks_requeued) == {"low_confidence": 1}
+    # open cases follow their items: four carried (one to the new owner of courier_conduct), two wait for relabel
+    assert len(dry.cases_moved) == 4 and dry.cases_awaiting_relabel == 2
+    assert dict(dry.cases_rerouted) == {("delivery_ops", "field_quality"): 1}
 
     done = refresh.apply(db, m, scorer=lambda texts: [{"damaged_items": 0.9 if "milk" in t else 0.2} for t in texts])
     assert done.summary() == dry.summary()
@@ -201,6 +205,20 @@ def test_migrate_maps_labels_queues_splits_and_is_applied_once(db: Database, dem
     with pytest.raises(InputError, match=r"not a leaf category of taxonomy demo-2027\.1"):
         queue.submit(db, task.id, "bob", "label", demo_taxonomy, category="damaged_items")
     queue.submit(db, task.id, "bob", "label", demo_taxonomy, category="spoiled_food")
+    with db.session() as s:
+        moved = {c.feedback_id: (c.category, c.owner, c.taxonomy_version) for c in s.scalars(select(CaseRow))}
+        rerouted = [
+            (o.owner, o.payload["category"]) for o in s.scalars(select(OutboxRow)) if o.event_type == "case.rerouted"
+        ]
+    assert moved[rude[0].feedback_id] == ("courier_conduct", "field_quality", "demo-2027.1")
+    assert moved[ids["charged me twice"]] == ("billing_error", "payments", "demo-2027.1")
+    assert moved[ids["the milk was sour"]] == ("spoiled_food", "fulfilment", "demo-2027.1")  # after its relabel
+    assert moved[ids["the eggs were smashed"]][2] == "demo-2026.1"  # still waiting for its relabel
+    assert sorted(rerouted) == [
+        ("delivery_ops", "courier_conduct"),
+        ("field_quality", "courier_conduct"),
+        ("fulfilment", "spoiled_food"),
+    ]
     assert {c for _, _, c in queue.accepted_labels(db, new)} == {"delivery_delay", "billing_error", "spoiled_food"}
     with db.session() as s:
         statuses = dict(s.execute(select(ReviewTaskRow.status, func.count()).group_by(ReviewTaskRow.status)).all())
