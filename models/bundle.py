@@ -14,6 +14,8 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -186,6 +188,22 @@ def load_bundle(path: str | Path, verify_checksums: bool = True) -> Bundle:
     return Bundle(path=path, metadata=metadata, labels=tuple(labels), taxonomy=taxonomy)
 
 
+@contextmanager
+def staged_bundle(out_dir: Path, prefix: str) -> Iterator[Path]:
+    """A staging folder beside ``out_dir``: the body writes the bundle there; on success it replaces
+    ``out_dir`` in one rename, on failure nothing is left behind."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=out_dir.parent))
+    try:
+        yield staging
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def migrate_bundle(bundle: Bundle, migration: TaxonomyMigration, out_dir: Path) -> Bundle:
     """The same network serving the migration's new taxonomy, without retraining: renamed and merged
     categories are mapped through ``output_map`` and owners come from the new category→owner map.
@@ -213,9 +231,7 @@ def migrate_bundle(bundle: Bundle, migration: TaxonomyMigration, out_dir: Path) 
             f"{', '.join(sorted(set(blocked)))} split or retired into several categories"
         )
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".migrate-", dir=out_dir.parent))
-    try:
+    with staged_bundle(out_dir, ".migrate-") as staging:
         for name in (MODEL_FILE, TOKENIZER_FILE):
             shutil.copyfile(bundle.path / name, staging / name)
         meta = bundle.metadata.model_copy(
@@ -233,10 +249,4 @@ def migrate_bundle(bundle: Bundle, migration: TaxonomyMigration, out_dir: Path) 
             }
         )
         write_manifest(staging, list(bundle.labels), migration.new, meta)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return load_bundle(out_dir)

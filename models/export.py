@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from models.bundle import (
     BundleMetadata,
     load_bundle,
     sha256_file,
+    staged_bundle,
     write_manifest,
 )
 from models.classifier import softmax
@@ -123,9 +123,7 @@ def export_bundle(
         raise ExportError("export needs at least one text for the parity check")
     encoder = Encoder.from_file(checkpoint.tokenizer_file, checkpoint.max_length)
     reference = predict_logits(checkpoint.model, encoder, parity_texts)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir.parent))
-    try:
+    with staged_bundle(out_dir, ".export-") as staging:
         fp32 = staging / FP32_FILE
         export_onnx(checkpoint.model, encoder, fp32)
         fp32_parity = compare(reference, onnx_logits(fp32, encoder, parity_texts))
@@ -174,12 +172,6 @@ def export_bundle(
             versions=_versions(),
         )
         write_manifest(staging, checkpoint.labels, checkpoint.taxonomy, meta)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
     return load_bundle(out_dir), parity
 
