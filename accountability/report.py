@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from accountability.alerts import list_alerts
+from accountability.cases import CLOSED
 from accountability.trends import case_figures, classified_items, next_period, sentiment, volumes
 from switchboard.errors import InputError, NotFoundError
 from switchboard.storage import Database
@@ -144,7 +145,7 @@ def monthly_report(
     cat_before = Counter(c for _, _, c, _ in before)
     own_now = Counter(o for _, _, _, o in items)
     own_before = Counter(o for _, _, _, o in before)
-    closed_rows, case_rows = _cases(db, start, end)
+    closed_rows = _closed_cases(db, start, end)
 
     def issues(keys: list[str]) -> list[Issue]:
         ranked = sorted(keys, key=lambda c: (-cat_now[c], c))
@@ -167,17 +168,13 @@ def monthly_report(
         mine = [c for c in taxonomy.leaf_ids if taxonomy.leaf_owner[c] == o.id]
         f = figures.get(o.id)
         mood = moods.get(o.id)
-        overdue = [
-            OverdueCase(
-                case_id=cid,
-                category=cat,
-                status=status,
-                age_days=round((as_of - opened).total_seconds() / 86400, 1),
-            )
-            for cid, own, cat, status, opened in case_rows
-            if own == o.id and f is not None and cid in f.overdue_case_ids
-        ]
-        overdue.sort(key=lambda x: -x.age_days)
+        overdue = sorted(
+            (
+                OverdueCase(case_id=cid, category=cat, status=status, age_days=age)
+                for cid, cat, status, age in (f.overdue_cases if f else [])
+            ),
+            key=lambda x: -x.age_days,
+        )
         sections.append(
             OwnerSection(
                 owner=o.id,
@@ -226,39 +223,30 @@ def monthly_report(
     )
 
 
-def _cases(
-    db: Database, start: date, end: date
-) -> tuple[list[tuple[str, ClosedCase]], list[tuple[int, str, str, str, datetime]]]:
+def _closed_cases(db: Database, start: date, end: date) -> list[tuple[str, ClosedCase]]:
+    """(owner, case) of the cases closed in [start, end), newest first."""
     lo = datetime(start.year, start.month, start.day, tzinfo=UTC)
     hi = datetime(end.year, end.month, end.day, tzinfo=UTC)
     with db.session() as s:
         closed = s.scalars(
             select(CaseRow)
-            .where(CaseRow.closed_at >= lo, CaseRow.closed_at < hi, CaseRow.status.in_(("resolved", "justified")))
+            .where(CaseRow.closed_at >= lo, CaseRow.closed_at < hi, CaseRow.status.in_(CLOSED))
             .order_by(CaseRow.closed_at.desc())
         ).all()
-        open_rows = s.execute(
-            select(CaseRow.id, CaseRow.owner, CaseRow.category, CaseRow.status, CaseRow.opened_at).where(
-                CaseRow.status.not_in(("resolved", "justified"))
+        return [
+            (
+                c.owner,
+                ClosedCase(
+                    case_id=c.id,
+                    category=c.category,
+                    status=c.status,
+                    note=c.note or "",
+                    loop_closed=c.loop_closed,
+                    closed_at=c.closed_at or hi,
+                ),
             )
-        ).all()
-        return (
-            [
-                (
-                    c.owner,
-                    ClosedCase(
-                        case_id=c.id,
-                        category=c.category,
-                        status=c.status,
-                        note=c.note or "",
-                        loop_closed=c.loop_closed,
-                        closed_at=c.closed_at or hi,
-                    ),
-                )
-                for c in closed
-            ],
-            [tuple(r) for r in open_rows],  # type: ignore[misc]
-        )
+            for c in closed
+        ]
 
 
 # -- HTML ----------------------------------------------------------------------------------------------

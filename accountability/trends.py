@@ -15,6 +15,7 @@ from typing import Literal
 
 from sqlalchemy import func, select
 
+from accountability.cases import CLOSED
 from switchboard.errors import InputError
 from switchboard.storage import Database
 from switchboard.storage.tables import CaseEventRow, CaseRow, FeedbackRow, FollowupRow, PredictionRow
@@ -150,7 +151,7 @@ class CaseFigures:
     followups: int = 0
     confirmed: int = 0
     confirmed_share: float | None = None
-    overdue_case_ids: list[int] = field(default_factory=list)
+    overdue_cases: list[tuple[int, str, str, float]] = field(default_factory=list)  # (id, category, status, age)
 
 
 def case_figures(
@@ -165,6 +166,7 @@ def case_figures(
             select(
                 CaseRow.id,
                 CaseRow.owner,
+                CaseRow.category,
                 CaseRow.status,
                 CaseRow.opened_at,
                 CaseRow.closed_at,
@@ -175,7 +177,7 @@ def case_figures(
         first_close = dict(
             s.execute(
                 select(CaseEventRow.case_id, func.min(CaseEventRow.at))
-                .where(CaseEventRow.to_status.in_(("resolved", "justified")))
+                .where(CaseEventRow.to_status.in_(CLOSED))
                 .group_by(CaseEventRow.case_id)
             ).all()
         )
@@ -184,10 +186,10 @@ def case_figures(
     ages: dict[str, list[float]] = defaultdict(list)
     to_close: dict[str, list[float]] = defaultdict(list)
     ever_closed: Counter[str] = Counter()
-    for cid, owner, status, opened, closed, reopens, loop in cases:
+    for cid, owner, category, status, opened, closed, reopens, loop in cases:
         for key in (owner, "*"):
             f = out[key]
-            if status in ("resolved", "justified"):
+            if status in CLOSED:
                 if closed_since is None or (closed is not None and closed >= closed_since):
                     f.closed += 1
                     f.resolved += status == "resolved"
@@ -200,7 +202,7 @@ def case_figures(
                 if age > sla_days:
                     f.overdue += 1
                     if key != "*":
-                        f.overdue_case_ids.append(cid)
+                        f.overdue_cases.append((cid, category, status, round(age, 1)))
             if cid in first_close:
                 ever_closed[key] += 1
                 to_close[key].append((first_close[cid] - opened).total_seconds() / 3600)

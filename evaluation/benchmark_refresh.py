@@ -182,13 +182,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             )
 
     # 3. migrate stored labels; the simulated annotator answers the relabel queue with the original labels
-    def scorer(texts: list[str]) -> list[dict[str, float]]:
-        probs = clf.score_clean(texts).probabilities
-        return [dict(zip(clf.labels, map(float, row), strict=True)) for row in probs]
-
     t0 = time.perf_counter()
-    dry = refresh.plan(db, migration, scorer)
-    plan = refresh.apply(db, migration, scorer)
+    dry = refresh.plan(db, migration, clf.category_scores)
+    plan = refresh.apply(db, migration, clf.category_scores)
     migrate_seconds = time.perf_counter() - t0
     answered = 0
     while (task := queue.next_task(db, "oracle", old)) is not None:

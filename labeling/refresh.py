@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accountability.cases import reroute
+from accountability.cases import CLOSED, reroute
 from switchboard.errors import ConflictError, NotFoundError
 from switchboard.migration import TaxonomyMigration
 from switchboard.storage import Database
@@ -98,7 +98,7 @@ def store_taxonomy(session: Session, taxonomy: Taxonomy) -> None:
     document = taxonomy.to_yaml()
     if row is None:
         session.add(TaxonomyRow(version=taxonomy.version, document=document, created_at=_now()))
-    elif Taxonomy.from_dict(_yaml(row.document)) != taxonomy:
+    elif Taxonomy.from_yaml(row.document) != taxonomy:
         raise ConflictError(f"taxonomy version {taxonomy.version} is already stored with different content")
 
 
@@ -107,20 +107,12 @@ def stored_taxonomy(session: Session, version: str) -> Taxonomy:
     row = session.get(TaxonomyRow, version)
     if row is None:
         raise NotFoundError(f"taxonomy version {version} is not stored here (apply its migration first)")
-    return Taxonomy.from_dict(_yaml(row.document), source=f"stored taxonomy {version}")
+    return Taxonomy.from_yaml(row.document, source=f"stored taxonomy {version}")
 
 
 def load_taxonomy(db: Database, version: str) -> Taxonomy:
     with db.session() as s:
         return stored_taxonomy(s, version)
-
-
-def _yaml(document: str) -> dict[str, Any]:
-    import yaml
-
-    data = yaml.safe_load(document)
-    assert isinstance(data, dict)
-    return data
 
 
 def accepted_in(session: Session, version: str) -> list[tuple[str, str, str]]:
@@ -197,7 +189,7 @@ def _plan(s: Session, migration: TaxonomyMigration, scorer: Scorer | None) -> Mi
     # open cases follow their item: mapped category, and the owner the new map gives it
     for fid, category, owner in s.execute(
         select(CaseRow.feedback_id, CaseRow.category, CaseRow.owner).where(
-            CaseRow.taxonomy_version == old.version, CaseRow.status.not_in(("resolved", "justified"))
+            CaseRow.taxonomy_version == old.version, CaseRow.status.not_in(CLOSED)
         )
     ).all():
         target = migration.map_label(category) if category in old.leaf_owner else None

@@ -157,6 +157,11 @@ class Classifier:
             probs = np.asarray(probs @ self._projection, dtype=np.float32)
         return ScoredBatch(raw, probs, [truncated[j] for j in inverse])
 
+    def category_scores(self, texts: list[str]) -> list[dict[str, float]]:
+        """Each cleaned text's probability per category, as a mapping (e.g. to pre-sort a relabel queue)."""
+        probs = self.score_clean(texts).probabilities
+        return [dict(zip(self.labels, map(float, row), strict=True)) for row in probs]
+
     @property
     def temperature(self) -> float:
         return self.bundle.metadata.temperature

@@ -301,9 +301,8 @@ def review_export(
 ) -> None:
     """Export accepted labels (newest per item, taxonomy in force) as a training data set."""
     from labeling.export import export_labels
-    from models.bundle import load_bundle
 
-    taxonomy = load_bundle(_resolve_bundle(_settings(), bundle, alias)).taxonomy
+    taxonomy = _taxonomy(bundle, alias)
     n = export_labels(_database(), taxonomy, out, text_column=text_column, label_column=label_column)
     typer.echo(f"wrote {n} labels (taxonomy {taxonomy.version}) to {out}")
 
@@ -437,10 +436,7 @@ def taxonomy_migrate(
     try:
         clf = Classifier(load_bundle(_resolve_bundle(settings, bundle, alias)), intra_op_threads=0)
         if clf.bundle.taxonomy.version == m.old.version:
-
-            def scorer(texts: list[str]) -> list[dict[str, float]]:
-                probs = clf.score_clean(texts).probabilities
-                return [dict(zip(clf.labels, map(float, row), strict=True)) for row in probs]
+            scorer = clf.category_scores
     except (BundleError, TrackingError) as exc:
         typer.echo(f"no current model to pre-sort relabel items ({exc}); they keep file order", err=True)
     db = _database()

@@ -156,6 +156,14 @@ class Taxonomy(BaseModel):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=False), sort_keys=False)
 
+    @classmethod
+    def from_yaml(cls, document: str, source: str = "<yaml>") -> Taxonomy:
+        """The inverse of ``to_yaml``."""
+        data = yaml.safe_load(document)
+        if not isinstance(data, dict):
+            raise TaxonomyError(f"taxonomy {source} must hold a mapping, got {type(data).__name__}")
+        return cls.from_dict(data, source=source)
+
     def write(self, path: Path) -> None:
         path.write_text(self.to_yaml(), encoding="utf-8")
 
