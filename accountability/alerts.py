@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from accountability.outbox import enqueue
 from accountability.trends import classified_items
+from switchboard.settings import Settings
 from switchboard.storage import Database
 from switchboard.storage.tables import AlertRow
 from switchboard.taxonomy import Taxonomy
@@ -49,6 +50,15 @@ class SpikePolicy:
     alpha: float = 0.001
     min_count: int = 3
     baseline_days: int = 28
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SpikePolicy:
+        return cls(alpha=settings.alert_alpha, min_count=settings.alert_min_count)
+
+
+def days_ending(end: date, days: int) -> list[date]:
+    """The ``days`` days up to and including ``end``, oldest first."""
+    return [end - timedelta(days=i) for i in range(days)][::-1]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ async def deliver_notifications(database: Database, settings: Settings) -> None:
 
 async def scan_for_spikes(database: Database, batcher: MicroBatcher, settings: Settings) -> None:
     """Scan today's counts for spikes every ``alert_scan_interval_s`` (runs until cancelled)."""
-    policy = SpikePolicy(alpha=settings.alert_alpha, min_count=settings.alert_min_count)
+    policy = SpikePolicy.from_settings(settings)
     while True:
         await asyncio.sleep(settings.alert_scan_interval_s)
         try:

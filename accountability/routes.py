@@ -164,8 +164,8 @@ async def scan_alerts(
 ) -> ScanResult:
     """Scan `days` days ending at `day` (default today) for spikes; new ones are stored and sent to owners."""
     end = day or datetime.now(UTC).date()
-    window = [end - timedelta(days=i) for i in range(days)][::-1]
-    policy = alerts.SpikePolicy(alpha=settings.alert_alpha, min_count=settings.alert_min_count)
+    window = alerts.days_ending(end, days)
+    policy = alerts.SpikePolicy.from_settings(settings)
     found = await asyncio.to_thread(alerts.scan, db, batcher.classifier.bundle.taxonomy, window, policy)
     return ScanResult(days=window, new_alerts=[_alert(s) for s in found])
 

@@ -709,9 +709,9 @@ def alerts_scan(
     alias: AliasOpt = None,
 ) -> None:
     """Scan days for spikes; new ones are stored and sent to their owners through the outbox."""
-    from datetime import UTC, date, datetime, timedelta
+    from datetime import UTC, date, datetime
 
-    from accountability.alerts import SpikePolicy, scan
+    from accountability.alerts import SpikePolicy, days_ending, scan
     from switchboard.errors import InputError
 
     settings = _settings()
@@ -719,8 +719,8 @@ def alerts_scan(
         end = date.fromisoformat(day) if day else datetime.now(UTC).date()
     except ValueError:
         raise InputError(f"--day must be YYYY-MM-DD, got '{day}'") from None
-    window = [end - timedelta(days=i) for i in range(days)][::-1]
-    policy = SpikePolicy(alpha=settings.alert_alpha, min_count=settings.alert_min_count)
+    window = days_ending(end, days)
+    policy = SpikePolicy.from_settings(settings)
     found = scan(_database(), _taxonomy(bundle, alias), window, policy)
     typer.echo(f"{len(found)} new spike(s) in {window[0]}..{window[-1]}")
     for spike in found:

@@ -92,7 +92,7 @@ class Tracker:
         source = f"{run.info.artifact_uri}/{artifact_path}"
         version = self.client.create_model_version(name, source=source, run_id=run_id, tags=tags)
         if alias:
-            self.client.set_registered_model_alias(name, alias, version.version)
+            self.set_alias(name, alias, str(version.version))
         return RegisteredVersion(name, str(version.version), alias, source)
 
     def resolve_alias(self, name: str, alias: str) -> RegisteredVersion:
