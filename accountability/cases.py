@@ -172,19 +172,26 @@ def transition(
             raise ConflictError(
                 f"case {case_id} cannot go from {case.status} to {status} (allowed: {', '.join(sorted(allowed))})"
             )
-        s.add(CaseEventRow(case_id=case.id, from_status=case.status, to_status=status, actor=actor, note=note, at=now))
-        case.status, case.updated_at = status, now
-        if status in CLOSED:
-            case.note, case.closed_at = note, now
-            case.loop_closed = bool(loop_closed)
-        elif status == "reopened":
-            case.reopen_count += 1
-            case.closed_at, case.loop_closed = None, False
-            case.note = note or case.note
-        elif note:
-            case.note = note
-        enqueue(s, case.owner, f"case.{status}", case_payload(case), now)
+        _move(s, case, status, actor, note, bool(loop_closed), now)
         return _view(s, case), True
+
+
+def _move(
+    s: Session, case: CaseRow, status: str, actor: str, note: str | None, loop_closed: bool, at: datetime
+) -> None:
+    """Record a checked status change: the event, the case's fields, and the owner's notification."""
+    s.add(CaseEventRow(case_id=case.id, from_status=case.status, to_status=status, actor=actor, note=note, at=at))
+    case.status, case.updated_at = status, at
+    if status in CLOSED:
+        case.note, case.closed_at = note, at
+        case.loop_closed = loop_closed
+    elif status == "reopened":
+        case.reopen_count += 1
+        case.closed_at, case.loop_closed = None, False
+        case.note = note or case.note
+    elif note:
+        case.note = note
+    enqueue(s, case.owner, f"case.{status}", case_payload(case), at)
 
 
 def record_followup(db: Database, case_id: int, resolved: bool, comment: str | None = None) -> tuple[bool, bool]:
@@ -208,19 +215,8 @@ def record_followup(db: Database, case_id: int, resolved: bool, comment: str | N
         now = _now()
         s.add(FollowupRow(case_id=case_id, resolved=resolved, comment=comment, answered_at=now))
         enqueue(s, case.owner, "case.followup", {**case_payload(case), "customer_confirmed": resolved}, now)
-        if not resolved:  # the customer says it is not fixed: the case comes back
-            s.add(
-                CaseEventRow(
-                    case_id=case.id,
-                    from_status=case.status,
-                    to_status="reopened",
-                    actor="customer",
-                    note=comment or "customer says the issue is not resolved",
-                    at=now,
-                )
-            )
-            case.status, case.updated_at, case.closed_at = "reopened", now, None
-            case.reopen_count += 1
+        if not resolved:  # the customer says it is not fixed: the case comes back (and its owner is told)
+            _move(s, case, "reopened", "customer", comment or "customer says the issue is not resolved", False, now)
         return resolved, True
 
 

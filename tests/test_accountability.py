@@ -90,6 +90,7 @@ def test_a_customer_saying_no_reopens_the_case(db: Database) -> None:
     cases.record_followup(db, cid, False, comment="still broken")
     view = cases.get_case(db, cid)
     assert view.status == "reopened" and view.reopen_count == 1 and view.followup is False
+    assert not view.loop_closed and _events(db)[-1] == ("digital", "case.reopened")
 
 
 def test_a_review_correction_reroutes_the_case(db: Database, demo_taxonomy: Taxonomy) -> None:
